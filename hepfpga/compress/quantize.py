@@ -1,0 +1,60 @@
+"""Quantization-aware training with QKeras.
+
+A hepfpga builder makes the float and the QKeras form of one architecture with the same layer names;
+`transfer_weights` starts the QKeras form from trained float weights, so QAT is a short fine-tune.
+"""
+
+from __future__ import annotations
+
+from hepfpga.errors import ConfigError
+
+
+def transfer_weights(source, target) -> list[str]:
+    """Copy weights from `source` into `target` layer by layer, matching layer names.
+
+    tfmot pruning wrappers on either side are looked through. Returns the names of the layers copied;
+    raises ConfigError if a layer with weights in `target` has no match of the same shapes in `source`.
+    """
+    src = {getattr(layer, "layer", layer).name: getattr(layer, "layer", layer) for layer in source.layers}
+    copied = []
+    for layer in target.layers:
+        inner = getattr(layer, "layer", layer)
+        own = inner.get_weights()
+        if not own:
+            continue
+        match = src.get(inner.name)
+        theirs = match.get_weights() if match is not None else None
+        if theirs is None or [w.shape for w in theirs] != [w.shape for w in own]:
+            raise ConfigError(f"layer {inner.name!r} of {target.name!r} has no counterpart with the same weight "
+                              f"shapes in {source.name!r}; build both models with the same builder options")
+        inner.set_weights(theirs)
+        copied.append(inner.name)
+    return copied
+
+
+def quantize(float_model, family: str, options: dict, **quant_options):
+    """Build the QKeras form of `float_model` and start it from the float weights.
+
+    `family` and `options` are what `float_model` was built with (`hepfpga.models.build`);
+    `quant_options` set the bit widths (e.g. `weight_bits=6`). Returns the untrained-but-initialised
+    QKeras model; fine-tune it (with pruning, see `hepfpga.compress.prune`) to recover accuracy.
+    """
+    from hepfpga.models import build
+
+    qmodel = build(family, **{**options, **quant_options, "quantized": True})
+    transfer_weights(float_model, qmodel)
+    return qmodel
+
+
+def quantize_inputs(model, x):
+    """Apply the model's input quantizer (a first-layer QActivation) to `x`; return float32 values.
+
+    Feeding firmware and Keras the same on-grid values makes the firmware input type exact: no
+    float-to-fixed rounding differs between the two. Models without an input quantizer get `x` back.
+    """
+    import numpy as np
+
+    first = model.layers[1] if len(model.layers) > 1 else None
+    if first is not None and type(first).__name__ == "QActivation" and first.input is model.inputs[0]:
+        return np.asarray(first(x)).astype(np.float32)
+    return np.asarray(x, dtype=np.float32)

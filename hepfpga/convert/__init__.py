@@ -1,0 +1,87 @@
+"""Keras / QKeras model -> hls4ml project.
+
+`hls_config` builds the per-layer hls4ml configuration; `convert` runs hls4ml and writes the project.
+QKeras models keep their quantizer precisions and are converted with `bit_exact=True`, which makes
+hls4ml propagate exact result and accumulator types through the graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from hepfpga.convert.precision import SOFTMAX_TABLE_SIZE, set_softmax_input_type, softmax_precisions
+from hepfpga.errors import ConfigError
+
+DEFAULT_PART = "xcvu13p-flga2577-2-e"
+DEFAULT_BACKEND = "Vitis"
+BACKENDS = ("Vitis", "Vivado")
+
+
+def is_quantized(model) -> bool:
+    """True if any layer of `model` is a QKeras layer."""
+    return any(type(layer).__module__.startswith("qkeras") for layer in model.layers)
+
+
+def hls_config(model, backend: str = DEFAULT_BACKEND, trace_layers: Iterable[str] = (),
+               softmax_table_size: int = SOFTMAX_TABLE_SIZE, reuse_factor: int = 1,
+               strategy: str = "Latency") -> dict:
+    """Per-layer (`granularity='name'`) hls4ml configuration for `model`.
+
+    Layers named in `trace_layers` are traced (their firmware outputs can be read back in C-sim).
+    Softmax layers get table and accumulator types from `softmax_precisions` and `softmax_table_size`
+    entries (a power of two, at most 2**16).
+    """
+    import hls4ml
+
+    if softmax_table_size < 2 or softmax_table_size & (softmax_table_size - 1) or softmax_table_size > 2**16:
+        raise ConfigError(f"softmax_table_size must be a power of two in [2, 65536], got {softmax_table_size}")
+    config = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=backend,
+                                                   default_reuse_factor=reuse_factor)
+    config["Model"]["Strategy"] = strategy
+    layers = config["LayerName"]
+    for name in trace_layers:
+        if name not in layers:
+            raise ConfigError(f"cannot trace layer {name!r}: the model has {', '.join(layers)}")
+        layers[name]["Trace"] = True
+    for layer in model.layers:
+        if layer.name in layers and getattr(layer, "activation", None) is not None \
+                and getattr(layer.activation, "__name__", "") == "softmax":
+            n_classes = int(np.prod(layer.output_shape[1:]))
+            layers[layer.name]["TableSize"] = softmax_table_size
+            layers[layer.name]["Implementation"] = "stable"
+            layers[layer.name]["Precision"].update(softmax_precisions(n_classes))
+    return config
+
+
+def convert(model, output_dir: str | Path, config: dict | None = None, backend: str = DEFAULT_BACKEND,
+            part: str = DEFAULT_PART, clock_period: float = 5.0, io_type: str = "io_parallel",
+            project_name: str = "myproject", input_data_tb: str | None = None,
+            output_data_tb: str | None = None):
+    """Convert `model` with hls4ml and write the HLS project into `output_dir`; return the ModelGraph.
+
+    `config` defaults to `hls_config(model, backend)`. tfmot pruning wrappers are stripped first.
+    `input_data_tb`/`output_data_tb` (.npy paths) become the testbench data in `tb_data/`.
+    The project is written but not compiled: see `hepfpga.csim`.
+    """
+    import hls4ml
+
+    from hepfpga.compress.prune import strip
+
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if io_type not in ("io_parallel", "io_stream"):
+        raise ConfigError(f"io_type must be io_parallel or io_stream, got {io_type!r}")
+    model = strip(model)
+    if config is None:
+        config = hls_config(model, backend)
+    hls_model = hls4ml.converters.convert_from_keras_model(
+        model, output_dir=str(output_dir), project_name=project_name, backend=backend, part=part,
+        clock_period=clock_period, io_type=io_type, hls_config=config,
+        bit_exact=True if is_quantized(model) else None,
+        input_data_tb=input_data_tb, output_data_tb=output_data_tb)
+    set_softmax_input_type(hls_model)
+    hls_model.write()
+    return hls_model

@@ -1,0 +1,56 @@
+"""Project folders that are either complete or absent.
+
+`staged_project` gives the caller a temporary folder beside the destination; only when the block
+finishes without error is it moved into place, so an error, a failed compile or Ctrl-C never leaves a
+half-written project. An existing destination is replaced only with `force=True`, or when it carries
+the `owner_marker` file (a folder this tool wrote itself, such as the demo's).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from hepfpga.errors import ProjectExistsError
+
+
+def check_destination(dest: str | Path, force: bool = False, owner_marker: str | None = None) -> Path:
+    """Raise ProjectExistsError if `dest` exists and may not be replaced; return it as a Path."""
+    dest = Path(dest)
+    if dest.exists() and not force and not (owner_marker and (dest / owner_marker).is_file()):
+        raise ProjectExistsError(
+            f"{dest} already exists and was not written by this command; nothing was changed. "
+            "Choose another output folder or pass --force (force=True) to replace it.")
+    return dest
+
+
+@contextlib.contextmanager
+def staged_project(dest: str | Path, force: bool = False, owner_marker: str | None = None):
+    """Yield a fresh temporary folder; on success move it to `dest` (replacing it if allowed).
+
+    On any exception, KeyboardInterrupt included, the temporary folder is removed and `dest` is
+    left as it was.
+    """
+    dest = check_destination(dest, force, owner_marker).resolve()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.staging-", dir=dest.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    stage.chmod(0o777 & ~umask)  # mkdtemp makes it private; the project should look like any folder
+    try:
+        yield stage
+        if owner_marker:
+            (stage / owner_marker).write_text("written by hepfpga; may be replaced by the same command\n")
+        if dest.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+            dest.replace(old / dest.name)
+            stage.replace(dest)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            stage.replace(dest)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise

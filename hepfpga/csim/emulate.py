@@ -1,0 +1,71 @@
+"""Bit-accurate firmware emulation: hls4ml's C++ compiled with g++ and called from Python."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hepfpga.errors import CompilerError, DataError
+
+COMPILE_LOG = "hepfpga_compile.log"
+
+
+def require_compiler(compiler: str = "g++") -> str:
+    """Return the path of `compiler`, or raise CompilerError saying how to install it."""
+    path = shutil.which(compiler)
+    if path is None:
+        raise CompilerError(
+            f"{compiler} was not found on PATH; firmware emulation compiles hls4ml's C++ with it. "
+            "Install it (Debian/Ubuntu: `apt-get install g++`; Fedora: `dnf install gcc-c++`; "
+            "conda: `conda install -c conda-forge gxx`) and run again.")
+    return path
+
+
+def _check_input(hls_model, x: np.ndarray) -> np.ndarray:
+    expected = tuple(hls_model.get_input_variables()[0].shape)
+    if x.ndim < 2 or tuple(x.shape[1:]) != expected:
+        raise DataError(f"firmware input must have shape (N, {', '.join(map(str, expected))}), got {x.shape}")
+    if not np.isfinite(x).all():
+        raise DataError(f"firmware input contains {int((~np.isfinite(x)).sum())} NaN/inf values")
+    return np.ascontiguousarray(x, dtype=np.float64)
+
+
+def run(hls_model, x: np.ndarray, trace: bool = False, log=print):
+    """Compile `hls_model` with g++ and run `x` (shape (N, *input_shape)) through it.
+
+    Returns `(outputs, traces)`: outputs as Keras `predict` returns them, and {layer name: array (N, ...)}
+    of the layers configured with `Trace: True` (empty unless `trace`). Compiler output goes to
+    `<project>/hepfpga_compile.log`; a failed build raises CompilerError with the tail of the
+    log and its path (a temporary file, so it survives the removal of a failed project).
+    """
+    require_compiler()
+    x = _check_input(hls_model, x)
+    out_dir = Path(hls_model.config.get_output_dir())
+    captured = io.StringIO()
+    t0 = time.perf_counter()
+    log(f"compiling firmware emulation with g++ and running {len(x)} events{' with tracing' if trace else ''} ...")
+    try:
+        with contextlib.redirect_stdout(captured):
+            if trace:
+                outputs, traces = hls_model.trace(x)
+            else:
+                hls_model.compile()
+                outputs, traces = hls_model.predict(x), {}
+    except Exception as err:
+        # Outside the project: a failed run's project folder is removed, its log must survive.
+        fd, log_path = tempfile.mkstemp(prefix="hepfpga-compile-", suffix=".log")
+        with os.fdopen(fd, "w") as f:
+            f.write(captured.getvalue())
+        tail = "\n".join(captured.getvalue().strip().splitlines()[-15:])
+        raise CompilerError(f"building the firmware emulation failed ({err}). Last lines of the compiler "
+                            f"output:\n{tail}\nFull log: {log_path}") from err
+    (out_dir / COMPILE_LOG).write_text(captured.getvalue())
+    log(f"  done in {time.perf_counter() - t0:.1f} s")
+    return np.asarray(outputs), traces

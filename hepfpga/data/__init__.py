@@ -1,0 +1,8 @@
+"""Data in: ROOT files through uproot, synthetic datasets, and the feature scaler."""
+
+from hepfpga.data.root import read_root, split
+from hepfpga.data.scaler import Scaler, check_finite
+from hepfpga.data.synthetic import JET_CLASSES, JET_FEATURES, make_jets, write_jets_root
+
+__all__ = ["read_root", "split", "Scaler", "check_finite", "JET_CLASSES", "JET_FEATURES", "make_jets",
+           "write_jets_root"]

@@ -1,0 +1,106 @@
+"""Reading features and labels from ROOT TTrees with uproot.
+
+Two layouts are supported:
+
+* one file (or several) whose tree holds the feature branches and an integer label branch
+  (`read_root(path, tree, features, label_branch="label")`), or one-hot label branches
+  (`label_branch=["j_g", "j_q", ...]`);
+* one file per class (`read_root({"g": "g.root", "q": "q.root"}, tree, features)`): the label is the
+  position of the file in the mapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from hepfpga.errors import DataError
+
+
+def _open_tree(path: str | Path, tree: str):
+    import uproot
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"ROOT file not found: {path}. Check the path (relative paths start at {Path.cwd()}).")
+    try:
+        f = uproot.open(path)
+    except Exception as err:  # uproot raises many types for damaged files
+        raise DataError(f"cannot read {path} as a ROOT file ({type(err).__name__}: {err}); "
+                        "is it complete and really a ROOT file?") from err
+    trees = [k.split(";")[0] for k, cls in f.classnames().items() if cls.startswith(("TTree", "ROOT::RNTuple"))]
+    if tree not in trees:
+        raise DataError(f"{path} has no tree {tree!r}; trees in the file: {', '.join(trees) or 'none'}")
+    return f[tree]
+
+
+def _read_branches(path, tree: str, branches: Sequence[str]) -> dict[str, np.ndarray]:
+    t = _open_tree(path, tree)
+    missing = [b for b in branches if b not in t.keys()]
+    if missing:
+        raise DataError(f"tree {tree!r} in {path} has no branch {', '.join(map(repr, missing))}; "
+                        f"branches in the tree: {', '.join(t.keys())}")
+    try:
+        arrays = t.arrays(list(branches), library="np")
+    except Exception as err:
+        raise DataError(f"cannot read branches from {tree!r} in {path} ({type(err).__name__}: {err}); "
+                        "the file may be truncated") from err
+    for b in branches:
+        if arrays[b].dtype == object or arrays[b].ndim != 1:
+            raise DataError(f"branch {b!r} in {path} is not a flat numeric branch (one number per entry); "
+                            "jagged or nested branches need flattening first")
+    return arrays
+
+
+def read_root(source: str | Path | Sequence[str | Path] | Mapping[str, str | Path], tree: str,
+              features: Sequence[str], label_branch: str | Sequence[str] | None = "label",
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Load features and labels from ROOT.
+
+    `source` is a path, a list of paths (concatenated), or a {class name: path} mapping (one file per
+    class; `label_branch` is then ignored). Returns `x` of shape (N, len(features)), float32, and `y` of
+    shape (N,), int32 class indices. Raises DataError naming what is missing and what the file has.
+    """
+    features = list(features)
+    if not features:
+        raise DataError("no feature branches given")
+    if isinstance(source, Mapping):
+        xs, ys = [], []
+        for k, path in enumerate(source.values()):
+            arrays = _read_branches(path, tree, features)
+            xs.append(np.stack([arrays[b] for b in features], axis=1))
+            ys.append(np.full(len(xs[-1]), k, dtype=np.int32))
+        return np.concatenate(xs).astype(np.float32), np.concatenate(ys)
+
+    paths = [source] if isinstance(source, (str, Path)) else list(source)
+    if label_branch is None:
+        raise DataError("label_branch is required unless one file per class is given")
+    labels = [label_branch] if isinstance(label_branch, str) else list(label_branch)
+    xs, ys = [], []
+    for path in paths:
+        arrays = _read_branches(path, tree, features + labels)
+        xs.append(np.stack([arrays[b] for b in features], axis=1))
+        if len(labels) == 1:
+            ys.append(arrays[labels[0]].astype(np.int32))
+        else:  # one-hot branches
+            ys.append(np.argmax(np.stack([arrays[b] for b in labels], axis=1), axis=1).astype(np.int32))
+    return np.concatenate(xs).astype(np.float32), np.concatenate(ys)
+
+
+def split(x: np.ndarray, y: np.ndarray, fractions: tuple[float, float, float] = (0.6, 0.15, 0.25),
+          seed: int = 42):
+    """Shuffle with `seed` and split into train / validation / test by `fractions` (summing to 1).
+
+    Returns ((x_train, y_train), (x_val, y_val), (x_test, y_test)); the same seed gives the same split.
+    """
+    if len(x) != len(y):
+        raise DataError(f"features and labels differ in length: {len(x)} vs {len(y)}")
+    if abs(sum(fractions) - 1.0) > 1e-6 or min(fractions) <= 0:
+        raise DataError(f"split fractions must be positive and sum to 1, got {fractions}")
+    order = np.random.default_rng(seed).permutation(len(x))
+    n_train = int(fractions[0] * len(x))
+    n_val = int(fractions[1] * len(x))
+    parts = np.split(order, [n_train, n_train + n_val])
+    return tuple((x[p], y[p]) for p in parts)

@@ -1,0 +1,25 @@
+"""Exceptions hepfpga raises for bad input.
+
+Each carries a message written for the physicist at the keyboard: what is wrong and how to fix it.
+The command-line interface prints the message and exits non-zero; the Python API lets it propagate.
+"""
+
+
+class HepfpgaError(Exception):
+    """Base class of every error hepfpga raises on purpose."""
+
+
+class DataError(HepfpgaError):
+    """Input data is missing, malformed or does not match what the model expects."""
+
+
+class ConfigError(HepfpgaError):
+    """An option or a builder argument is outside its allowed range."""
+
+
+class ProjectExistsError(HepfpgaError):
+    """The output folder exists and `force` was not given."""
+
+
+class CompilerError(HepfpgaError):
+    """The C++ compiler is missing or the firmware emulation failed to build."""
