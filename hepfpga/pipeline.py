@@ -107,6 +107,7 @@ def _run(source, out: Path, opt: JetTaggingOptions, log, source_label: str | Non
     from hepfpga.models import build
     from hepfpga.report import metrics
 
+    emulate.require_compiler()  # fail before training, not after
     t_start = time.perf_counter()
     results = out / RESULTS
     results.mkdir(exist_ok=True)

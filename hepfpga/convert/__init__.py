@@ -7,12 +7,13 @@ hls4ml propagate exact result and accumulator types through the graph.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from hepfpga.convert.precision import SOFTMAX_TABLE_SIZE, set_softmax_input_type, softmax_precisions
+from hepfpga.convert.precision import SOFTMAX_TABLE_SIZE, softmax_config
 from hepfpga.errors import ConfigError
 
 DEFAULT_PART = "xcvu13p-flga2577-2-e"
@@ -31,8 +32,8 @@ def hls_config(model, backend: str = DEFAULT_BACKEND, trace_layers: Iterable[str
     """Per-layer (`granularity='name'`) hls4ml configuration for `model`.
 
     Layers named in `trace_layers` are traced (their firmware outputs can be read back in C-sim).
-    Softmax layers get table and accumulator types from `softmax_precisions` and `softmax_table_size`
-    entries (a power of two, at most 2**16).
+    Softmax layers get the table size `softmax_table_size` (a power of two, at most 2**16) and table and
+    accumulator types from `hepfpga.convert.precision.softmax_config`.
     """
     import hls4ml
 
@@ -50,9 +51,10 @@ def hls_config(model, backend: str = DEFAULT_BACKEND, trace_layers: Iterable[str
         if layer.name in layers and getattr(layer, "activation", None) is not None \
                 and getattr(layer.activation, "__name__", "") == "softmax":
             n_classes = int(np.prod(layer.output_shape[1:]))
-            layers[layer.name]["TableSize"] = softmax_table_size
-            layers[layer.name]["Implementation"] = "stable"
-            layers[layer.name]["Precision"].update(softmax_precisions(n_classes))
+            entry = layers[layer.name]
+            for ignored in ("exp_table", "inv_table", "inv_inp", "accum"):  # set as *_t keys instead
+                entry["Precision"].pop(ignored, None)
+            entry.update(softmax_config(n_classes, softmax_table_size))
     return config
 
 
@@ -77,11 +79,13 @@ def convert(model, output_dir: str | Path, config: dict | None = None, backend: 
     model = strip(model)
     if config is None:
         config = hls_config(model, backend)
-    hls_model = hls4ml.converters.convert_from_keras_model(
-        model, output_dir=str(output_dir), project_name=project_name, backend=backend, part=part,
-        clock_period=clock_period, io_type=io_type, hls_config=config,
-        bit_exact=True if is_quantized(model) else None,
-        input_data_tb=input_data_tb, output_data_tb=output_data_tb)
-    set_softmax_input_type(hls_model)
+    with warnings.catch_warnings():
+        # Our softmax `accum_t` key replaces the one hls4ml first derives from `Precision`, on purpose.
+        warnings.filterwarnings("ignore", message=r"Overriding attribute 'accum_t' of layer")
+        hls_model = hls4ml.converters.convert_from_keras_model(
+            model, output_dir=str(output_dir), project_name=project_name, backend=backend, part=part,
+            clock_period=clock_period, io_type=io_type, hls_config=config,
+            bit_exact=True if is_quantized(model) else None,
+            input_data_tb=input_data_tb, output_data_tb=output_data_tb)
     hls_model.write()
     return hls_model

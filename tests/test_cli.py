@@ -1,0 +1,28 @@
+"""The `hepfpga` command: exit codes and messages for bad input."""
+
+import pytest
+
+from hepfpga.cli import main
+
+
+def test_demo_refuses_user_folder(tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "keep.txt").write_text("user work")
+    assert main(["demo", "--output", str(out), "--events", "1000"]) == 2
+    err = capsys.readouterr().err
+    assert "already exists and was not written by this command" in err and "--force" in err
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def test_demo_without_compiler(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert main(["demo", "--output", str(tmp_path / "demo"), "--events", "1000"]) == 2
+    assert "g++ was not found" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_version_and_help(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and "hepfpga 0.1.0" in capsys.readouterr().out
