@@ -26,6 +26,52 @@ def _demo(args) -> int:
     return 0 if all(report["targets"].values()) else 3
 
 
+def _convert(args) -> int:
+    from pathlib import Path
+
+    import numpy as np
+    import yaml
+
+    from hepfpga.convert.load import load_model
+    from hepfpga.data import load_inputs, random_inputs
+    from hepfpga.errors import ConfigError, DataError
+    from hepfpga.pipeline import ConvertOptions, convert_model
+
+    model = load_model(args.model, args.weights)
+    shape = tuple(model.input_shape[1:])
+    branches = args.branches.split(",") if args.branches else None
+    data = dict(tree=args.tree, branches=branches, scaler=args.scaler)
+    if args.calibration:
+        calibration = load_inputs(args.calibration, shape, key=args.key, **data)
+    elif args.random_calibration:
+        calibration = random_inputs(shape, n=2000)
+        print("WARNING: no calibration data: precisions are chosen for N(0,1) random inputs and are GUESSES. "
+              "Real inputs outside that range may overflow. Pass --calibration with data the model will see.",
+              file=sys.stderr)
+    else:
+        raise DataError("no calibration data: give --calibration FILE (.npy, .npz, or .root with --tree and "
+                        "--branches), or --random-calibration to accept guessed precisions")
+    validation = load_inputs(args.validation, shape, key=args.key, **data) if args.validation else None
+    override = None
+    if args.config:
+        try:
+            override = yaml.safe_load(Path(args.config).read_text())
+        except (OSError, yaml.YAMLError) as err:
+            raise ConfigError(f"cannot read the --config YAML {args.config}: {err}") from err
+        if not isinstance(override, dict):
+            raise ConfigError(f"{args.config} is not an hls4ml configuration (a mapping with Model/LayerName keys)")
+    output = args.output or str(Path("hls_projects") / Path(args.model).stem)
+    options = ConvertOptions(backend=args.backend, part=args.part, clock_period=args.clock_period, io_type=args.io_type,
+                             reuse_factor=args.reuse_factor, strategy=args.strategy, target_error=args.target_error,
+                             headroom_bits=args.headroom_bits, min_agreement=args.min_agreement,
+                             max_events=args.max_events)
+    report = convert_model(model, output, calibration, validation, options, override, force=args.force)
+    if args.predictions_out:
+        np.save(args.predictions_out, np.load(Path(output) / "hepfpga" / "predictions.npy"))
+        print(f"firmware predictions ({report['events']} events): {args.predictions_out}")
+    return 0 if report["passed"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     from hepfpga import __version__
     from hepfpga.errors import HepfpgaError
@@ -42,6 +88,38 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--events", type=int, default=200_000, help="synthetic jets to generate (default: %(default)s)")
     p.add_argument("--force", action="store_true", help="replace the output folder even if the demo did not write it")
     p.set_defaults(func=_demo)
+
+    p = sub.add_parser("convert", help="convert a trained Keras/QKeras model into a verified HLS project",
+                       description="Load MODEL, choose firmware precisions (from calibration data for float models, "
+                                   "from the quantizers for QKeras models), write an hls4ml project, compile its "
+                                   "C++ emulation with g++ and compare it with Keras. Exits 1 when argmax agreement "
+                                   "is below --min-agreement, 2 on bad input.")
+    p.add_argument("model", help="full-model .h5, .keras, SavedModel folder, or architecture .json (with --weights)")
+    p.add_argument("--weights", help="weights .h5 for an architecture .json")
+    p.add_argument("--calibration", help="inputs the model will see: .npy, .npz, or .root (with --tree, --branches)")
+    p.add_argument("--random-calibration", action="store_true", help="no data: use N(0,1) inputs (precisions are guesses)")
+    p.add_argument("--validation", help="held-out inputs to verify on (same formats); default: the calibration set")
+    p.add_argument("--tree", help="TTree name for .root data")
+    p.add_argument("--branches", help="comma-separated feature branches for .root data, in model-input order")
+    p.add_argument("--scaler", help="scaler.json to standardise .root/.npy features as in training")
+    p.add_argument("--key", help="array name inside an .npz file")
+    p.add_argument("--config", help="hls4ml-style YAML merged over the chosen configuration (e.g. a hls4ml_config.yml "
+                                    "written by an earlier run, edited)")
+    p.add_argument("--backend", choices=["Vitis", "Vivado"], default="Vitis")
+    p.add_argument("--part", default="xcvu13p-flga2577-2-e")
+    p.add_argument("--clock-period", type=float, default=5.0, help="ns (default: %(default)s)")
+    p.add_argument("--io-type", choices=["io_parallel", "io_stream"], default="io_parallel")
+    p.add_argument("--reuse-factor", type=int, default=1)
+    p.add_argument("--strategy", choices=["Latency", "Resource"], default="Latency")
+    p.add_argument("--target-error", type=float, default=2.0**-8,
+                   help="float models: quantization step per layer <= this x the layer's RMS (default 2^-8)")
+    p.add_argument("--headroom-bits", type=int, default=1, help="extra integer bits above the calibration range")
+    p.add_argument("--output", help="project folder (default: hls_projects/<model file name>/)")
+    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    p.add_argument("--min-agreement", type=float, default=0.99, help="argmax agreement required (default: %(default)s)")
+    p.add_argument("--max-events", type=int, default=10_000, help="events verified in C-sim (default: %(default)s)")
+    p.add_argument("--predictions-out", help="write firmware outputs on the verified events to this .npy file")
+    p.set_defaults(func=_convert)
 
     args = parser.parse_args(argv)
     _quiet_libraries()

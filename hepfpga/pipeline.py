@@ -230,3 +230,236 @@ def _finish(report: dict, output_dir: Path, log) -> dict:
     log(f"Report:        {output_dir / RESULTS}/report.json, report.md")
     log(f"ROC curves:    {output_dir / RESULTS}/roc.png")
     return report
+
+
+# ---------------------------------------------------------------------------------------------------
+# hepfpga convert: a trained model -> verified HLS project
+# ---------------------------------------------------------------------------------------------------
+
+CONVERT_REPORT = "convert.json"
+
+
+@dataclass
+class ConvertOptions:
+    """Options of `convert_model` / `hepfpga convert` (see the CLI help for each)."""
+
+    backend: str = "Vitis"
+    part: str = "xcvu13p-flga2577-2-e"
+    clock_period: float = 5.0
+    io_type: str = "io_parallel"
+    reuse_factor: int = 1
+    strategy: str = "Latency"
+    target_error: float = 2.0**-8
+    headroom_bits: int = 1
+    table_size: int = 4096
+    min_agreement: float = 0.99
+    max_events: int = 10_000
+
+
+def _fingerprint(model, config: dict, opt: ConvertOptions, arrays) -> str:
+    import hashlib
+
+    import hls4ml
+
+    from hepfpga import __version__
+
+    h = hashlib.sha256()
+    h.update(model.to_json().encode())
+    for w in model.get_weights():
+        h.update(np.ascontiguousarray(w).tobytes())
+    h.update(json.dumps(config, sort_keys=True, default=str).encode())
+    h.update(json.dumps(asdict(opt), sort_keys=True).encode())
+    for a in arrays:
+        h.update(b"none" if a is None else np.ascontiguousarray(a).tobytes())
+    h.update(f"{__version__} {hls4ml.__version__}".encode())
+    return h.hexdigest()
+
+
+def _merge(base: dict, override: dict) -> dict:
+    """Recursively merge `override` into `base` (in place) and return it."""
+    for k, v in override.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _merge(base[k], v)
+        else:
+            base[k] = v
+    return base
+
+
+def convert_model(model, output_dir: str | Path, calibration: np.ndarray | None = None,
+                  validation: np.ndarray | None = None, options: ConvertOptions | None = None,
+                  config_override: dict | None = None, force: bool = False, log=print) -> dict:
+    """Convert a trained Keras/QKeras `model` into a verified HLS project in `output_dir`.
+
+    `calibration` (N, *input_shape) sets float-model precisions (`hepfpga.convert.precision`) and, unless
+    `validation` is given, is also what the firmware is checked on (at most `options.max_events` events).
+    `config_override` is an hls4ml-style config dict merged over the inferred one. An unchanged model,
+    configuration and data whose project already exists is not rebuilt: the earlier report is returned.
+    Returns the report dict (`report["passed"]`: argmax agreement >= `options.min_agreement`).
+    """
+    from hepfpga import convert as conv
+    from hepfpga.compress.quantize import has_input_quantizer, quantize_inputs
+    from hepfpga.convert.load import check_supported
+    from hepfpga.convert.precision import _stats, fixed_type, infer_precisions, round_to_type
+    from hepfpga.convert.project import staged_project
+    from hepfpga.csim import compare, emulate
+    from hepfpga.errors import DataError
+    from hepfpga.report import metrics
+
+    opt = options or ConvertOptions()
+    check_supported(model)
+    if calibration is None:
+        raise DataError("no calibration data: precisions of a float model come from the values it sees")
+    input_shape = tuple(model.input_shape[1:])
+    for what, arr in (("calibration", calibration), ("validation", validation)):
+        if arr is not None:
+            if tuple(arr.shape[1:]) != input_shape:
+                raise DataError(f"{what} data has shape {arr.shape}; the model expects (N, {', '.join(map(str, input_shape))})")
+            check_finite(arr, f"{what} data")
+    emulate.require_compiler()
+    output_dir = Path(output_dir)
+
+    quantized = conv.is_quantized(model)
+    config = conv.hls_config(model, opt.backend, trace_layers=[], softmax_table_size=opt.table_size,
+                             reuse_factor=opt.reuse_factor, strategy=opt.strategy)
+    for entry in config["LayerName"].values():
+        entry["Trace"] = True  # per-layer firmware outputs, to locate a divergence
+    input_entry = next(iter(config["LayerName"].values()))["Precision"]  # the input layer comes first
+    if not quantized:
+        infer_precisions(model, config, calibration, opt.target_error, opt.headroom_bits, opt.table_size)
+    elif not has_input_quantizer(model):
+        # bit_exact needs a known input type: take it from the calibration range.
+        input_entry["result"] = fixed_type(*_stats(calibration), opt.target_error, opt.headroom_bits)[0]
+    if config_override:
+        _merge(config, config_override)
+    evaluation = (validation if validation is not None else calibration)[: opt.max_events]
+    if has_input_quantizer(model):
+        evaluation = quantize_inputs(model, evaluation)
+    else:  # the firmware input is fixed-point: give Keras the same values
+        evaluation = round_to_type(evaluation, input_entry["result"])
+    fingerprint = _fingerprint(model, config, opt, (calibration, validation))
+
+    earlier = output_dir / RESULTS / CONVERT_REPORT
+    if earlier.is_file():
+        try:
+            report = json.loads(earlier.read_text())
+        except ValueError:
+            report = {}
+        if report.get("fingerprint") == fingerprint:
+            log(f"unchanged model, configuration and data: reusing the build in {output_dir}")
+            log("\n" + convert_summary(report))
+            return report
+
+    with staged_project(output_dir, force=force) as stage:
+        results = stage / RESULTS
+        results.mkdir()
+        t0 = time.perf_counter()
+        np.save(results / "tb_input.npy", evaluation[:100])
+        keras_out = model.predict(evaluation, batch_size=1024, verbose=0)
+        np.save(results / "tb_output.npy", keras_out[:100])
+        kind = ("QKeras (quantizer precisions" + (", bit-exact)" if has_input_quantizer(model) else ")")) if quantized \
+            else "float (calibrated precisions)"
+        log(f"[convert] {kind}"
+            f" model {model.name!r} -> hls4ml {opt.backend}, {opt.io_type}, part {opt.part}")
+        hls_model = conv.convert(model, stage, config=config, backend=opt.backend, part=opt.part,
+                                 clock_period=opt.clock_period, io_type=opt.io_type,
+                                 input_data_tb=str(results / "tb_input.npy"),
+                                 output_data_tb=str(results / "tb_output.npy"))
+        fw_out, traces = emulate.run(hls_model, evaluation, trace=True, log=log)
+        fw_out = fw_out.reshape(keras_out.shape)
+        keras_layers = compare.keras_layer_outputs(model, evaluation)
+        rows = compare.layer_by_layer(keras_layers, traces, hls_model)
+        agreement = metrics.agreement(keras_out, fw_out)
+        per_output = np.abs(keras_out.reshape(len(keras_out), -1) - fw_out.reshape(len(fw_out), -1))
+        report = {
+            "model": model.name,
+            "quantized": quantized,
+            "options": asdict(opt),
+            "events": int(len(evaluation)),
+            "evaluated_on": "validation" if validation is not None else "calibration",
+            "agreement": agreement,
+            "per_output": {"max_abs_diff": per_output.max(0).tolist(), "mean_abs_diff": per_output.mean(0).tolist()},
+            "pre_softmax": _pre_softmax(hls_model, keras_layers, traces),
+            "layers": rows,
+            "first_divergence": compare.first_divergence(rows),
+            "passed": agreement["argmax_agreement"] >= opt.min_agreement,
+            "fingerprint": fingerprint,
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+        np.save(results / "predictions.npy", fw_out)
+        _write_yaml(config, results / "hls4ml_config.yml")
+        (results / CONVERT_REPORT).write_text(json.dumps(report, indent=1, default=float))
+        (results / "report.md").write_text(convert_summary(report) + "\n")
+        from hepfpga.report.plots import precision_profile
+
+        precision_profile(_profile_rows(hls_model, keras_layers), results / "precision_profile.png",
+                          title=f"{model.name}: observed ranges vs firmware types")
+    log("\n" + convert_summary(report))
+    log(f"\nHLS project: {output_dir}/   config (re-runnable with --config): {output_dir / RESULTS}/hls4ml_config.yml")
+    log(f"report: {output_dir / RESULTS}/{CONVERT_REPORT}, report.md   plot: {output_dir / RESULTS}/precision_profile.png")
+    return report
+
+
+def _pre_softmax(hls_model, keras_layers, traces) -> dict | None:
+    """Agreement of the values feeding a softmax (the logits): exact for QKeras models."""
+    from hls4ml.model.layers import Softmax
+
+    from hepfpga.report import metrics
+
+    softmax = next((n for n in hls_model.get_layers() if isinstance(n, Softmax)), None)
+    node = softmax.get_input_node() if softmax is not None else None
+    while node is not None and not (node.name in traces and node.name in keras_layers):
+        node = node.get_input_node()  # skip layers hls4ml inserted (e.g. linear activations)
+    if node is None:
+        return None
+    fw = np.asarray(traces[node.name])
+    return {"layer": node.name, **metrics.agreement(np.asarray(keras_layers[node.name]).reshape(fw.shape), fw)}
+
+
+def _profile_rows(hls_model, keras_layers) -> list[dict]:
+    from hepfpga.csim.compare import _type_range
+
+    rows = []
+    for node in hls_model.get_layers():
+        if node.name not in keras_layers:
+            continue
+        precision = node.get_output_variable().type.precision
+        top, step = _type_range(precision)
+        if not np.isfinite(top):
+            continue
+        a = np.abs(np.asarray(keras_layers[node.name], dtype=np.float64))
+        nz = a[a > 0]
+        rows.append(dict(layer=node.name, result=",".join(str(precision).split(",")[:2]).rstrip(">") + ">",
+                         max=float(a.max()),
+                         rms=float(np.sqrt(np.mean(nz**2))) if nz.size else 0.0,
+                         integer=int(np.log2(top)) + 1, fraction=int(round(-np.log2(step)))))
+    return rows
+
+
+def _write_yaml(config: dict, path: Path) -> None:
+    import yaml
+
+    path.write_text("# hls4ml configuration used by hepfpga convert; pass it back with --config\n"
+                    + yaml.safe_dump(json.loads(json.dumps(config, default=str)), sort_keys=False))
+
+
+def convert_summary(report: dict) -> str:
+    """Markdown tables of a convert report: overall agreement and the layer-by-layer comparison."""
+    from hepfpga.report.tables import markdown
+
+    a = report["agreement"]
+    parts = [f"Firmware (C-sim) vs Keras on {a['events']} {report['evaluated_on']} events",
+             markdown(["argmax agreement %", "values differing", "max |Δ|", "mean |Δ|", "passed"],
+                      [[100 * a["argmax_agreement"], a["mismatching_values"], a["max_abs_diff"], a["mean_abs_diff"],
+                        "yes" if report["passed"] else f"NO (< {100 * report['options']['min_agreement']:.1f}%)"]])]
+    if report.get("pre_softmax"):
+        p = report["pre_softmax"]
+        parts.append(f"pre-softmax outputs ({p['layer']}): {p['mismatching_values']} values differ, max |Δ| {p['max_abs_diff']:.3g}")
+    parts += ["", "Layer by layer", markdown(
+        ["layer", "firmware type", "Keras max |x|", "max |Δ|", "relative", "verdict"],
+        [[r["layer"], r["type"], r["keras_max"], r["max_abs_diff"], r["relative"], r["verdict"]] for r in report["layers"]])]
+    first = report.get("first_divergence")
+    if first:
+        why = ("its values exceed the type's range (overflow): give it more integer bits" if first["verdict"] == "overflow"
+               else "the type's step is too coarse (precision loss): give it more fractional bits")
+        parts.append(f"\nFirst divergence: layer {first['layer']} ({first['type']}): {why}.")
+    return "\n".join(parts)

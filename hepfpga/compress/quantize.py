@@ -46,6 +46,12 @@ def quantize(float_model, family: str, options: dict, **quant_options):
     return qmodel
 
 
+def has_input_quantizer(model) -> bool:
+    """True if the first layer after the input is a QKeras QActivation (an explicit firmware input type)."""
+    first = next((layer for layer in model.layers if type(layer).__name__ != "InputLayer"), None)
+    return first is not None and type(first).__name__ == "QActivation" and first.input is model.inputs[0]
+
+
 def quantize_inputs(model, x):
     """Apply the model's input quantizer (a first-layer QActivation) to `x`; return float32 values.
 
@@ -54,7 +60,7 @@ def quantize_inputs(model, x):
     """
     import numpy as np
 
-    first = model.layers[1] if len(model.layers) > 1 else None
-    if first is not None and type(first).__name__ == "QActivation" and first.input is model.inputs[0]:
+    if has_input_quantizer(model):
+        first = next(layer for layer in model.layers if type(layer).__name__ != "InputLayer")
         return np.asarray(first(x)).astype(np.float32)
     return np.asarray(x, dtype=np.float32)

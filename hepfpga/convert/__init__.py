@@ -1,8 +1,11 @@
 """Keras / QKeras model -> hls4ml project.
 
 `hls_config` builds the per-layer hls4ml configuration; `convert` runs hls4ml and writes the project.
-QKeras models keep their quantizer precisions and are converted with `bit_exact=True`, which makes
-hls4ml propagate exact result and accumulator types through the graph.
+QKeras models keep their quantizer precisions. With an input quantizer they are converted with
+`bit_exact=True`, which makes hls4ml propagate exact result and accumulator types through the graph;
+hls4ml 1.3.0's bit-exact pass rejects a QKeras model whose input is not quantized ("unexpected input
+layer chain"), so those get an input type from calibration and hls4ml's 'auto' type inference, whose
+Dense/Conv accumulators are also wide enough to be exact (verified in C-sim by `hepfpga convert`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hepfpga.convert.precision import SOFTMAX_TABLE_SIZE, softmax_config
+from hepfpga.convert.precision import SOFTMAX_RESULT, SOFTMAX_TABLE_SIZE, softmax_config
 from hepfpga.errors import ConfigError
 
 DEFAULT_PART = "xcvu13p-flga2577-2-e"
@@ -24,6 +27,20 @@ BACKENDS = ("Vitis", "Vivado")
 def is_quantized(model) -> bool:
     """True if any layer of `model` is a QKeras layer."""
     return any(type(layer).__module__.startswith("qkeras") for layer in model.layers)
+
+
+def softmax_layer_name(layer) -> str | None:
+    """Name of the hls4ml layer computing `layer`'s softmax, if it has one.
+
+    A Softmax/Activation('softmax') layer keeps its name; a Dense/Conv with activation='softmax' is split
+    by hls4ml into "<name>" (linear) and "<name>_softmax".
+    """
+    kind = type(layer).__name__
+    if kind == "Softmax":
+        return layer.name
+    if getattr(getattr(layer, "activation", None), "__name__", "") != "softmax":
+        return None
+    return layer.name if kind == "Activation" else f"{layer.name}_softmax"
 
 
 def hls_config(model, backend: str = DEFAULT_BACKEND, trace_layers: Iterable[str] = (),
@@ -48,13 +65,14 @@ def hls_config(model, backend: str = DEFAULT_BACKEND, trace_layers: Iterable[str
             raise ConfigError(f"cannot trace layer {name!r}: the model has {', '.join(layers)}")
         layers[name]["Trace"] = True
     for layer in model.layers:
-        if layer.name in layers and getattr(layer, "activation", None) is not None \
-                and getattr(layer.activation, "__name__", "") == "softmax":
+        target = softmax_layer_name(layer)
+        if target in layers:
             n_classes = int(np.prod(layer.output_shape[1:]))
-            entry = layers[layer.name]
+            entry = layers[target]
             for ignored in ("exp_table", "inv_table", "inv_inp", "accum"):  # set as *_t keys instead
                 entry["Precision"].pop(ignored, None)
             entry.update(softmax_config(n_classes, softmax_table_size))
+            entry["Precision"]["result"] = SOFTMAX_RESULT  # probabilities in [0, 1]
     return config
 
 
@@ -71,6 +89,7 @@ def convert(model, output_dir: str | Path, config: dict | None = None, backend: 
     import hls4ml
 
     from hepfpga.compress.prune import strip
+    from hepfpga.compress.quantize import has_input_quantizer
 
     if backend not in BACKENDS:
         raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -85,7 +104,7 @@ def convert(model, output_dir: str | Path, config: dict | None = None, backend: 
         hls_model = hls4ml.converters.convert_from_keras_model(
             model, output_dir=str(output_dir), project_name=project_name, backend=backend, part=part,
             clock_period=clock_period, io_type=io_type, hls_config=config,
-            bit_exact=True if is_quantized(model) else None,
+            bit_exact=True if is_quantized(model) and has_input_quantizer(model) else None,
             input_data_tb=input_data_tb, output_data_tb=output_data_tb)
     hls_model.write()
     return hls_model

@@ -21,10 +21,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 #: log2 of the range of x_max - x_i the exp table covers; beyond it exp(-8) = 3.4e-4 is used.
 SOFTMAX_RANGE_BITS = 3
 #: Default table size: bin width 8 / 4096 ≈ 0.002 in logit difference.
 SOFTMAX_TABLE_SIZE = 4096
+#: Softmax output type: probabilities in [0, 1], 17 fractional bits.
+SOFTMAX_RESULT = "ufixed<18,1,RND,SAT>"
 
 
 def softmax_config(n_classes: int, table_size: int = SOFTMAX_TABLE_SIZE, table_bits: int = 18,
@@ -48,3 +52,189 @@ def softmax_config(n_classes: int, table_size: int = SOFTMAX_TABLE_SIZE, table_b
         "inv_inp_t": total,
         "inp_norm_t": f"ufixed<{norm_bits},{range_bits},RND,SAT>",
     }
+
+
+# ---------------------------------------------------------------------------------------------------
+# Calibration-driven precisions for float models
+# ---------------------------------------------------------------------------------------------------
+
+#: Default target: quantization step of every value at most this fraction of its RMS over calibration data.
+TARGET_ERROR = 2.0**-8
+#: Default extra integer bits above the largest magnitude seen in calibration.
+HEADROOM_BITS = 1
+TABLE_BITS = 18
+MAX_WIDTH = 40  # results and weights; accumulators may reach MAX_WIDTH + 16
+
+
+def integer_bits(max_abs: float, headroom_bits: int = HEADROOM_BITS) -> int:
+    """Integer bits, sign included, of a signed fixed-point type holding |x| <= max_abs with headroom.
+
+    ap_fixed<W, I> holds [-2**(I-1), 2**(I-1)); e.g. max_abs 33.7 -> 2**6 > 33.7 -> I = 7 (+ headroom).
+    """
+    if not np.isfinite(max_abs):
+        raise ValueError(f"non-finite range {max_abs}")
+    magnitude = 0 if max_abs <= 0 else max(0, math.floor(math.log2(max_abs)) + 1)
+    return magnitude + 1 + headroom_bits
+
+
+def fractional_bits(scale: float, target_error: float = TARGET_ERROR) -> int:
+    """Fractional bits F so that the step 2**-F is at most `target_error * scale` (scale: e.g. the RMS)."""
+    if scale <= 0 or not np.isfinite(scale):
+        scale = 1.0
+    return max(0, math.ceil(-math.log2(target_error * scale)))
+
+
+def fixed_type(max_abs: float, scale: float, target_error: float = TARGET_ERROR, headroom_bits: int = HEADROOM_BITS,
+               extra_integer: int = 0, extra_fraction: int = 0, max_width: int = MAX_WIDTH,
+               modes: str = ",RND,SAT") -> tuple[str, int, int]:
+    """A `fixed<W,I,...>` string for values of range `max_abs` and typical size `scale`; returns (type, I, F).
+
+    If W would exceed `max_width`, fractional bits are given up first: range is never sacrificed.
+    """
+    i = integer_bits(max_abs, headroom_bits) + extra_integer
+    f = fractional_bits(scale, target_error) + extra_fraction
+    f = max(0, min(f, max_width - i))
+    return f"fixed<{i + f},{i}{modes}>", i, f
+
+
+def _stats(x: np.ndarray) -> tuple[float, float]:
+    """(max |x|, RMS of the non-zero values) of an array."""
+    a = np.abs(np.asarray(x, dtype=np.float64)).ravel()
+    nz = a[a > 0]
+    return (float(a.max()) if a.size else 0.0), (float(np.sqrt(np.mean(nz**2))) if nz.size else 0.0)
+
+
+def _terms(layer) -> int:
+    """Number of products (or values) one output of `layer` sums over."""
+    kind = type(layer).__name__
+    in_shape = layer.input_shape if not isinstance(layer.input_shape, list) else layer.input_shape[0]
+    if kind in ("Dense", "QDense"):
+        return int(in_shape[-1])
+    if "Conv" in kind:
+        return int(np.prod(layer.kernel_size)) * int(in_shape[-1])
+    if "GlobalAveragePooling" in kind or "GlobalMaxPooling" in kind:
+        return int(np.prod(in_shape[1:-1]))
+    if "Pooling" in kind:
+        return int(np.prod(layer.pool_size))
+    return 1
+
+
+def _batchnorm_scale_bias(layer) -> tuple[np.ndarray, np.ndarray]:
+    """The scale and bias hls4ml folds a Keras BatchNormalization into: y = x * scale + bias."""
+    gamma = layer.gamma.numpy() if layer.scale else 1.0
+    beta = layer.beta.numpy() if layer.center else 0.0
+    scale = gamma / np.sqrt(layer.moving_variance.numpy() + layer.epsilon)
+    return np.broadcast_to(scale, layer.moving_mean.shape), beta - layer.moving_mean.numpy() * scale
+
+
+def infer_precisions(model, config: dict, x: np.ndarray, target_error: float = TARGET_ERROR,
+                     headroom_bits: int = HEADROOM_BITS, table_size: int = SOFTMAX_TABLE_SIZE) -> dict:
+    """Fill every `Precision` of `config['LayerName']` (an hls4ml name-granularity config) from data.
+
+    Layer outputs on calibration inputs `x` come from hls4ml's own Keras profiler (`get_ymodel_keras`,
+    whose names match hls4ml's: a Dense with activation 'relu' is 'dense' then 'dense_relu'); layers
+    hls4ml inserts (linear activations) take the range of the layer before. For each layer:
+    result: integer bits from max |output| plus `headroom_bits`, fractional bits so that the step is at
+    most `target_error` x RMS; accumulator: result type widened by log2(#terms) integer and fractional
+    bits; weights, biases, batch-norm scale/bias: the same rule on their values; lookup tables
+    (sigmoid, tanh, ...): `TABLE_BITS` wide over the output range, `table_size` entries (hls4ml's LUT
+    spans inputs -8..8, so 4096 entries give a 1/256 input step); softmax: `softmax_config`.
+    Returns {layer: {"max": observed max |x|, "rms": ..., "result": type, "integer": I, "fraction": F}}.
+    """
+    import contextlib
+    import io
+
+    from hls4ml.model.profiling import get_ymodel_keras
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        outputs = get_ymodel_keras(model, x)
+    keras_layers = {layer.name: layer for layer in model.layers}
+    profile = {}
+    previous = np.asarray(x)
+    for name, entry in config["LayerName"].items():
+        prec = entry.setdefault("Precision", {})
+        base = name
+        layer = keras_layers.get(name)
+        if layer is None:  # split activations "dense_relu" / inserted "dense_linear"
+            base = max((k for k in keras_layers if name.startswith(k + "_")), key=len, default=name)
+        if layer is not None and type(layer).__name__ == "InputLayer":
+            values = np.asarray(x)
+        else:
+            values = np.asarray(outputs.get(name, previous))
+        previous = values
+        max_abs, rms = _stats(values)
+        activation = _activation_name(keras_layers.get(base), name, base)
+        if activation == "softmax":
+            n = int(np.prod(values.shape[1:]))
+            for ignored in ("exp_table", "inv_table", "inv_inp", "accum", "table"):
+                prec.pop(ignored, None)
+            entry.update(softmax_config(n, table_size))
+            prec["result"] = SOFTMAX_RESULT
+            profile[name] = dict(max=max_abs, rms=rms, result=prec["result"], integer=1, fraction=TABLE_BITS - 1)
+            continue
+        result, i, f = fixed_type(max_abs, rms, target_error, headroom_bits)
+        prec["result"] = result
+        profile[name] = dict(max=max_abs, rms=rms, result=result, integer=i, fraction=f)
+        if "accum" in prec and name in keras_layers:
+            extra = math.ceil(math.log2(max(1, _terms(keras_layers[name]))))
+            prec["accum"] = fixed_type(max_abs, rms, target_error, headroom_bits, extra, extra,
+                                       MAX_WIDTH + 16, modes="")[0]
+        if "table" in prec:
+            prec["table"] = fixed_type(max_abs, rms, 2.0 ** -(TABLE_BITS - 2), 0, max_width=TABLE_BITS)[0]
+            if activation not in ("relu", "linear", None):
+                entry["TableSize"] = table_size
+        layer = keras_layers.get(name)
+        if layer is not None:
+            for key, w in _weights(layer).items():
+                if key in prec:
+                    prec[key] = fixed_type(*_stats(w), target_error, 0)[0]
+    return profile
+
+
+def _activation_name(layer, name: str, base: str) -> str | None:
+    """Activation computed by hls4ml layer `name` (a split activation or an Activation layer)."""
+    if layer is None:
+        return None
+    if name != base:
+        return name[len(base) + 1:]
+    if type(layer).__name__ == "Softmax":
+        return "softmax"
+    if type(layer).__name__ == "Activation":
+        return getattr(layer.activation, "__name__", None)
+    return None
+
+
+def _weights(layer) -> dict[str, np.ndarray]:
+    """Weight arrays of `layer` under hls4ml's precision keys."""
+    kind = type(layer).__name__
+    if kind == "BatchNormalization":
+        scale, bias = _batchnorm_scale_bias(layer)
+        return {"scale": scale, "bias": bias}
+    out = {}
+    if getattr(layer, "kernel", None) is not None:
+        out["weight"] = layer.kernel.numpy()
+    if getattr(layer, "bias", None) is not None:
+        out["bias"] = layer.bias.numpy()
+    return out
+
+
+def parse_fixed(type_string: str) -> tuple[int, int, bool]:
+    """(width, integer bits, signed) of an hls4ml type string such as 'fixed<16,6,RND,SAT>'."""
+    import re
+
+    match = re.fullmatch(r"\s*(u?)fixed<\s*(\d+)\s*,\s*(-?\d+)[^>]*>\s*", type_string)
+    if not match:
+        raise ValueError(f"not a fixed-point type: {type_string!r}")
+    return int(match.group(2)), int(match.group(3)), match.group(1) == ""
+
+
+def round_to_type(x: np.ndarray, type_string: str) -> np.ndarray:
+    """Values of `x` as the firmware input type holds them (round half up, saturate); float32.
+
+    Feeding Keras and the firmware these values makes them see the same inputs, exactly.
+    """
+    width, integer, signed = parse_fixed(type_string)
+    f = width - integer
+    lo = -(2.0 ** (integer - 1)) if signed else 0.0
+    hi = (2.0 ** (integer - 1) if signed else 2.0**integer) - 2.0**-f
+    return np.clip(np.floor(np.asarray(x, np.float64) * 2.0**f + 0.5) / 2.0**f, lo, hi).astype(np.float32)

@@ -54,6 +54,12 @@ def _read_branches(path, tree: str, branches: Sequence[str]) -> dict[str, np.nda
     return arrays
 
 
+def read_features(path: str | Path, tree: str, branches: Sequence[str]) -> np.ndarray:
+    """Read flat numeric `branches` of `tree` into an array of shape (N, len(branches)), float32."""
+    arrays = _read_branches(path, tree, list(branches))
+    return np.stack([arrays[b] for b in branches], axis=1).astype(np.float32)
+
+
 def read_root(source: str | Path | Sequence[str | Path] | Mapping[str, str | Path], tree: str,
               features: Sequence[str], label_branch: str | Sequence[str] | None = "label",
               ) -> tuple[np.ndarray, np.ndarray]:

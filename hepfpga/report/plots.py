@@ -43,3 +43,37 @@ def roc_plot(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], path: 
     fig.savefig(path, dpi=130)
     plt.close(fig)
     return path
+
+
+def precision_profile(rows: list[dict], path: str | Path, title: str = "") -> Path:
+    """Per-layer plot of observed value range against the chosen fixed-point type, on a log2 axis.
+
+    `rows`: [{"layer", "max" (observed max |x|), "rms", "integer" (I, sign included), "fraction" (F)}].
+    The grey bar spans what the type holds, [2**-F, 2**(I-1)); the blue bar spans the observed RMS to
+    max; a blue bar reaching past the grey one would overflow.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.5))
+    for k, r in enumerate(rows):
+        lo, hi = -r["fraction"], r["integer"] - 1
+        ax.barh(k, hi - lo, left=lo, height=0.7, color="0.8", label="type range" if k == 0 else None)
+        if r["max"] > 0:
+            low = np.log2(r["rms"]) if r["rms"] > 0 else np.log2(r["max"])
+            ax.barh(k, max(np.log2(r["max"]) - low, 0.05), left=low, height=0.35, color="tab:blue",
+                    label="observed RMS..max |x|" if k == 0 else None)
+    ax.set_yticks(range(len(rows)), [f"{r['layer']}  {r.get('result', '')}" for r in rows], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("log2 |value|")
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

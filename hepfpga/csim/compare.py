@@ -1,0 +1,62 @@
+"""Layer-by-layer comparison of traced firmware outputs with Keras, to say where and why they diverge."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import numpy as np
+
+#: A layer diverges when max |firmware - Keras| exceeds this fraction of the layer's Keras range.
+DIVERGENCE = 0.05
+
+
+def _type_range(precision) -> tuple[float, float]:
+    """(largest magnitude, step) a fixed-point precision can hold; (inf, 0) for anything else."""
+    width, integer = getattr(precision, "width", None), getattr(precision, "integer", None)
+    if width is None or integer is None:
+        return float("inf"), 0.0
+    signed = getattr(precision, "signed", True)
+    top = 2.0 ** (integer - 1) if signed else 2.0**integer
+    return top, 2.0 ** -(width - integer)
+
+
+def keras_layer_outputs(model, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Every layer's Keras output on `x`, named as hls4ml names its layers (hls4ml's profiler)."""
+    from hls4ml.model.profiling import get_ymodel_keras
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return get_ymodel_keras(model, x)
+
+
+def layer_by_layer(keras_outputs: dict[str, np.ndarray], traces: dict[str, np.ndarray], hls_model) -> list[dict]:
+    """Compare each traced firmware layer with the Keras layer of the same name, in graph order.
+
+    Each row: layer, type (firmware result type), keras_max (max |x|), max_abs_diff, relative
+    (max_abs_diff / keras_max), overflow (values outside the type's range, as a fraction of all values),
+    verdict ("ok", "overflow" or "precision loss").
+    """
+    rows = []
+    for node in hls_model.get_layers():
+        name = node.name
+        if name not in traces or name not in keras_outputs:
+            continue
+        fw = np.asarray(traces[name], dtype=np.float64)
+        ref = np.asarray(keras_outputs[name], dtype=np.float64).reshape(fw.shape)
+        precision = node.get_output_variable().type.precision
+        top, step = _type_range(precision)
+        keras_max = float(np.abs(ref).max()) if ref.size else 0.0
+        diff = float(np.abs(fw - ref).max()) if ref.size else 0.0
+        relative = diff / keras_max if keras_max > 0 else diff
+        outside = float(np.mean((ref >= top) | (ref < -top))) if np.isfinite(top) else 0.0
+        verdict = "ok"
+        if relative > DIVERGENCE:
+            verdict = "overflow" if outside > 0 else "precision loss"
+        rows.append(dict(layer=name, type=str(precision), keras_max=keras_max, max_abs_diff=diff,
+                         relative=relative, overflow=outside, step=step, verdict=verdict))
+    return rows
+
+
+def first_divergence(rows: list[dict]) -> dict | None:
+    """The first row whose verdict is not "ok", or None."""
+    return next((r for r in rows if r["verdict"] != "ok"), None)
