@@ -40,3 +40,74 @@ def test_hls_config_rejects_bad_options():
         hls_config(model, softmax_table_size=1000)
     with pytest.raises(ConfigError, match="cannot trace layer 'nope'"):
         hls_config(model, trace_layers=["nope"])
+
+
+# --- calibration-driven precisions ----------------------------------------------------------------
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from hepfpga.convert.precision import (  # noqa: E402
+    fixed_type, fractional_bits, infer_precisions, integer_bits, parse_fixed, round_to_type)
+
+
+def test_integer_and_fractional_bits():
+    # ap_fixed<W,I> holds [-2**(I-1), 2**(I-1)): 33.7 needs 2**6 -> I = 7 with no headroom.
+    assert integer_bits(33.7, headroom_bits=0) == 7
+    assert integer_bits(32.0, headroom_bits=0) == 7  # 32 itself is not representable with I = 6
+    assert integer_bits(31.9, headroom_bits=0) == 6
+    assert integer_bits(0.3, headroom_bits=0) == 1
+    assert integer_bits(0.0, headroom_bits=1) == 2
+    assert fractional_bits(1.0, 2**-8) == 8
+    assert fractional_bits(4.0, 2**-8) == 6
+    assert fractional_bits(0.01, 2**-8) == 15
+    assert fixed_type(33.7, 4.0, 2**-8, headroom_bits=1) == ("fixed<14,8,RND,SAT>", 8, 6)
+    # Range is never given up: past max_width the fraction shrinks.
+    assert fixed_type(1000.0, 1e-6, 2**-8, 1, max_width=20)[1:] == (12, 8)
+
+
+def test_parse_and_round_to_type():
+    assert parse_fixed("fixed<16,6,RND,SAT>") == (16, 6, True)
+    assert parse_fixed("ufixed<18,1>") == (18, 1, False)
+    x = np.array([0.1, 0.03125, -0.046875, 100.0, -100.0])
+    # fixed<8,3>: step 1/32, range [-4, 4 - 1/32]; round half up.
+    np.testing.assert_array_equal(round_to_type(x, "fixed<8,3>"), [0.09375, 0.03125, -0.03125, 3.96875, -4.0])
+    with pytest.raises(ValueError):
+        parse_fixed("float")
+
+
+def _known_model():
+    """x (2 features) -> Dense(2) with fixed weights -> BatchNorm -> sigmoid; outputs computable by hand."""
+    inp = tf.keras.layers.Input((2,), name="inp")
+    dense = tf.keras.layers.Dense(2, name="d")
+    bn = tf.keras.layers.BatchNormalization(name="bn", epsilon=0.0)
+    out = tf.keras.layers.Activation("sigmoid", name="sig")(bn(dense(inp)))
+    model = tf.keras.Model(inp, out)
+    dense.set_weights([np.array([[2.0, 0.5], [-3.0, 0.25]]), np.array([1.0, 0.0])])
+    bn.set_weights([np.array([2.0, 1.0]), np.array([0.0, 0.0]), np.array([0.0, 0.0]), np.array([4.0, 1.0])])
+    return model
+
+
+def test_infer_precisions_on_known_ranges():
+    model = _known_model()
+    x = np.array([[1.0, -1.0], [-1.0, 1.0], [0.5, 0.5]], np.float32)
+    # d = x @ W + b: rows [6, 0.25], [-4, -0.25], [0.5, 0.375] -> max |d| = 6 -> I = 4 (+1 headroom = 5)
+    # bn = d * gamma / sqrt(var) = d * [1, 1]: max 6; sigmoid output < 1 -> I = 1 (+1 headroom = 2)
+    cfg = hls_config(model)
+    profile = infer_precisions(model, cfg, x, target_error=2**-8, headroom_bits=1, table_size=4096)
+    layers = cfg["LayerName"]
+    assert profile["inp"]["max"] == 1.0 and layers["inp"]["Precision"]["result"].startswith("fixed<")
+    assert parse_fixed(layers["inp"]["Precision"]["result"])[1] == 3  # 1.0 needs I = 2, +1 headroom
+    assert profile["d"]["max"] == pytest.approx(6.0)
+    assert parse_fixed(layers["d"]["Precision"]["result"])[1] == 5
+    # Accumulator: 2 terms -> one more integer and one more fractional bit than the result.
+    w_r, i_r, _ = parse_fixed(layers["d"]["Precision"]["result"])
+    w_a, i_a, _ = parse_fixed(layers["d"]["Precision"]["accum"])
+    assert (i_a, w_a) == (i_r + 1, w_r + 2)
+    # Weights: max |w| = 3 -> I = 3; step <= 2**-8 x RMS(w) (RMS 1.85 -> 8 fractional bits).
+    assert layers["d"]["Precision"]["weight"] == "fixed<11,3,RND,SAT>"
+    # Batch-norm folded scale = gamma / sqrt(var) = [1, 1]; bias 0.
+    assert parse_fixed(layers["bn"]["Precision"]["scale"])[1] == 2
+    assert profile["sig"]["max"] < 1.0 and parse_fixed(layers["sig"]["Precision"]["result"])[1] == 2
+    assert layers["sig"]["TableSize"] == 4096
+    assert parse_fixed(layers["sig"]["Precision"]["table"])[:2] == (18, 1)

@@ -1,0 +1,194 @@
+"""`hepfpga convert` from the command line: model formats, calibration inputs and every bad input."""
+
+import os
+import stat
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hepfpga.cli import main
+from hepfpga.convert.load import load_model
+from hepfpga.data import write_jets_root
+from hepfpga.errors import DataError
+
+L = tf.keras.layers
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A small trained-looking float model in every supported format, plus calibration files."""
+    base = tmp_path_factory.mktemp("models")
+    tf.keras.utils.set_random_seed(3)
+    model = tf.keras.Sequential([L.Input(16), L.Dense(8, activation="relu"), L.Dropout(0.2),
+                                 L.Dense(5, activation="softmax")], name="tagger")
+    model.save(base / "tagger.h5")
+    model.save(base / "tagger.keras")
+    model.save(base / "tagger_savedmodel")
+    (base / "tagger.json").write_text(model.to_json())
+    model.save_weights(base / "tagger_weights.h5")
+    x = np.random.default_rng(0).standard_normal((600, 16)).astype(np.float32)
+    np.save(base / "cal.npy", x)
+    np.savez(base / "cal.npz", x=x, y=np.zeros(600))
+    return base, model, x
+
+
+@pytest.mark.parametrize("name", ["tagger.h5", "tagger.keras", "tagger_savedmodel", "tagger.json"])
+def test_every_model_format_loads(saved, name):
+    base, model, x = saved
+    weights = base / "tagger_weights.h5" if name.endswith(".json") else None
+    loaded = load_model(base / name, weights)
+    np.testing.assert_array_equal(loaded.predict(x[:20], verbose=0), model.predict(x[:20], verbose=0))
+
+
+def test_qkeras_loads_without_custom_objects(tmp_path):
+    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+
+    m = tf.keras.Sequential([L.Input(4), QDense(3, kernel_quantizer=quantized_bits(4, 0, alpha=1)),
+                             QActivation(quantized_relu(4))])
+    m.save(tmp_path / "q.h5")
+    assert type(load_model(tmp_path / "q.h5").layers[0]).__name__ == "QDense"
+
+
+@pytest.mark.csim
+def test_convert_cli_end_to_end(saved, tmp_path, capsys):
+    base, model, x = saved
+    out, preds = tmp_path / "prj", tmp_path / "fw.npy"
+    code = main(["convert", str(base / "tagger.h5"), "--calibration", str(base / "cal.npz"), "--output", str(out),
+                 "--predictions-out", str(preds)])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert "argmax agreement" in text and "Layer by layer" in text
+    fw = np.load(preds)
+    keras_out = model.predict(x, verbose=0)
+    assert fw.shape == keras_out.shape
+    assert np.mean(fw.argmax(1) == keras_out.argmax(1)) >= 0.99
+    for name in ("hepfpga/convert.json", "hepfpga/report.md", "hepfpga/hls4ml_config.yml",
+                 "hepfpga/precision_profile.png", "firmware/myproject.cpp", "build_prj.tcl"):
+        assert (out / name).is_file(), name
+    # The written configuration is re-runnable: feeding it back gives the same firmware types.
+    again = tmp_path / "again"
+    assert main(["convert", str(base / "tagger.h5"), "--calibration", str(base / "cal.npy"), "--output", str(again),
+                 "--config", str(out / "hepfpga/hls4ml_config.yml")]) == 0
+    assert (again / "firmware/defines.h").read_text() == (out / "firmware/defines.h").read_text()
+
+
+@pytest.mark.csim
+def test_convert_from_root_calibration(saved, tmp_path):
+    base, _, _ = saved
+    root = write_jets_root(tmp_path / "jets.root", 500)
+    from hepfpga.data import JET_FEATURES
+
+    assert main(["convert", str(base / "tagger.h5"), "--calibration", str(root), "--tree", "jets",
+                 "--branches", ",".join(JET_FEATURES), "--output", str(tmp_path / "prj"),
+                 "--min-agreement", "0.0"]) == 0
+
+
+@pytest.mark.csim
+def test_min_agreement_not_met_exits_1(saved, tmp_path, capsys):
+    base, _, _ = saved
+    # A deliberately starved configuration: every result 4 bits wide.
+    cfg = tmp_path / "starved.yml"
+    cfg.write_text("LayerName:\n  dense:\n    Precision:\n      result: fixed<4,2>\n")
+    code = main(["convert", str(base / "tagger.h5"), "--calibration", str(base / "cal.npy"), "--output",
+                 str(tmp_path / "prj"), "--config", str(cfg), "--min-agreement", "0.999"])
+    text = capsys.readouterr().out
+    assert code == 1
+    assert "First divergence: layer dense (fixed<4,2" in text and "overflow" in text
+
+
+def _run(args, capsys):
+    code = main(args)
+    return code, capsys.readouterr().err
+
+
+def test_no_calibration_refused(saved, tmp_path, capsys):
+    base, _, _ = saved
+    code, err = _run(["convert", str(base / "tagger.h5"), "--output", str(tmp_path / "p")], capsys)
+    assert code == 2 and "--random-calibration" in err and not (tmp_path / "p").exists()
+
+
+@pytest.mark.csim
+def test_random_calibration_warns(saved, tmp_path, capsys):
+    base, _, _ = saved
+    code, err = _run(["convert", str(base / "tagger.h5"), "--random-calibration", "--output", str(tmp_path / "p")],
+                     capsys)
+    assert code == 0 and "GUESSES" in err
+
+
+def test_unsupported_layers_listed(tmp_path, capsys):
+    inp = L.Input((4, 8))
+    att = L.MultiHeadAttention(num_heads=2, key_dim=4, name="attention")(inp, inp)
+    out = L.Lambda(lambda t: t * 2, name="doubling")(L.Flatten()(att))
+    tf.keras.Model(inp, out, name="bad").save(tmp_path / "bad.h5")
+    np.save(tmp_path / "cal.npy", np.zeros((10, 4, 8), np.float32))
+    code, err = _run(["convert", str(tmp_path / "bad.h5"), "--calibration", str(tmp_path / "cal.npy"),
+                      "--output", str(tmp_path / "p")], capsys)
+    assert code == 2
+    assert "attention (MultiHeadAttention)" in err and "doubling (Lambda)" in err and "hls4ml 1.3.0 converts:" in err
+    assert not (tmp_path / "p").exists()
+
+
+def test_corrupt_and_truncated_models(saved, tmp_path, capsys):
+    base, _, _ = saved
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"\x00garbage" * 50)
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes((base / "tagger.h5").read_bytes()[:3000])
+    for path in (junk, cut, tmp_path / "missing.h5"):
+        code, err = _run(["convert", str(path), "--random-calibration", "--output", str(tmp_path / "p")], capsys)
+        assert code == 2 and str(path) in err, err
+    with pytest.raises(DataError, match="give the weights file"):
+        load_model(base / "tagger.json")
+
+
+def test_calibration_shape_and_nan(saved, tmp_path, capsys):
+    base, _, _ = saved
+    np.save(tmp_path / "wrong.npy", np.zeros((10, 15), np.float32))
+    code, err = _run(["convert", str(base / "tagger.h5"), "--calibration", str(tmp_path / "wrong.npy"),
+                      "--output", str(tmp_path / "p")], capsys)
+    assert code == 2 and "(10, 15)" in err and "(N, 16)" in err
+    bad = np.zeros((10, 16), np.float32)
+    bad[4, 2] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    code, err = _run(["convert", str(base / "tagger.h5"), "--calibration", str(tmp_path / "nan.npy"),
+                      "--output", str(tmp_path / "p")], capsys)
+    assert code == 2 and "NaN/inf" in err and "[4, 2]" in err
+    assert not (tmp_path / "p").exists()
+
+
+def test_existing_output_needs_force(saved, tmp_path, capsys):
+    base, _, _ = saved
+    out = tmp_path / "p"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep")
+    code, err = _run(["convert", str(base / "tagger.h5"), "--calibration", str(base / "cal.npy"),
+                      "--output", str(out)], capsys)
+    assert code == 2 and "--force" in err and [p.name for p in out.iterdir()] == ["mine.txt"]
+
+
+@pytest.mark.csim
+def test_compiler_error_and_interrupt_leave_nothing(saved, tmp_path, capsys, monkeypatch):
+    base, _, _ = saved
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "g++").write_text("#!/bin/sh\necho 'error: simulated compiler failure' >&2\nexit 1\n")
+    (fake / "g++").chmod(0o755 | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    code, err = _run(["convert", str(base / "tagger.h5"), "--calibration", str(base / "cal.npy"),
+                      "--output", str(tmp_path / "p")], capsys)
+    assert code == 2 and "simulated compiler failure" in err and "Full log:" in err
+    assert not (tmp_path / "p").exists()
+    assert not [p for p in tmp_path.iterdir() if "staging" in p.name]
+    monkeypatch.undo()
+
+    from hepfpga.csim import emulate
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(emulate, "run", interrupted)
+    code, err = _run(["convert", str(base / "tagger.h5"), "--calibration", str(base / "cal.npy"),
+                      "--output", str(tmp_path / "p")], capsys)
+    assert code == 130 and "interrupted" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin"]
