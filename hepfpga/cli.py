@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 import sys
 import warnings
 
@@ -72,6 +73,45 @@ def _convert(args) -> int:
     return 0 if report["passed"] else 1
 
 
+def _csim(args) -> int:
+    import numpy as np
+
+    from hepfpga.convert.load import load_model
+    from hepfpga.data import load_inputs
+    from hepfpga.pipeline import csim_project, project_model
+
+    shape = tuple(load_model(project_model(args.project)).input_shape[1:])
+    branches = args.branches.split(",") if args.branches else None
+    x = load_inputs(args.data, shape, tree=args.tree, branches=branches, scaler=args.scaler, key=args.key)
+    report = csim_project(args.project, x, jobs=args.jobs, testbench=args.testbench,
+                          testbench_events=args.testbench_events)
+    if args.predictions_out:
+        from hepfpga.csim.fast import BatchEmulator
+
+        np.save(args.predictions_out, BatchEmulator(args.project, log=lambda *a: None).predict(
+            x.astype(np.float64), jobs=args.jobs, progress=False))
+    ok = report["agreement"]["argmax_agreement"] >= args.min_agreement
+    if "testbench" in report:
+        ok = ok and report["testbench"]["values_differing_from_emulation"] == 0
+    return 0 if ok else 1
+
+
+def _build(args) -> int:
+    import json
+
+    from hepfpga.csim import vendor
+    from hepfpga.pipeline import build_summary
+
+    summary = vendor.build(args.project, csim=args.csim, synth=args.synth, cosim=args.cosim, vsynth=args.vsynth,
+                           hls_tool=args.hls_tool)
+    out = Path(args.project) / "hepfpga"
+    out.mkdir(exist_ok=True)
+    (out / "build.json").write_text(json.dumps(summary, indent=1))
+    print(build_summary(summary))
+    print(f"report: {out / 'build.json'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from hepfpga import __version__
     from hepfpga.errors import HepfpgaError
@@ -120,6 +160,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-events", type=int, default=10_000, help="events verified in C-sim (default: %(default)s)")
     p.add_argument("--predictions-out", help="write firmware outputs on the verified events to this .npy file")
     p.set_defaults(func=_convert)
+
+    p = sub.add_parser("csim", help="C-simulate an existing HLS project on data and compare it with Keras",
+                       description="Fast batched firmware emulation (g++, all cores) of PROJECT on --data, compared "
+                                   "with the Keras model stored in the project; --testbench also compiles and runs "
+                                   "the project's own HLS testbench, as vendor C-sim does. Exits 1 when agreement is "
+                                   "below --min-agreement or the testbench disagrees with the emulation.")
+    p.add_argument("project", help="hls4ml project folder")
+    p.add_argument("--data", required=True, help="inputs: .npy, .npz, or .root (with --tree, --branches)")
+    p.add_argument("--tree")
+    p.add_argument("--branches")
+    p.add_argument("--scaler")
+    p.add_argument("--key")
+    p.add_argument("--jobs", type=int, default=None, help="threads (default: all cores)")
+    p.add_argument("--testbench", action="store_true", help="also run the project's HLS testbench with g++")
+    p.add_argument("--testbench-events", type=int, default=1000)
+    p.add_argument("--min-agreement", type=float, default=0.99)
+    p.add_argument("--predictions-out", help="write the firmware outputs to this .npy file")
+    p.set_defaults(func=_csim)
+
+    p = sub.add_parser("build", help="run Vivado/Vitis HLS on a project and report latency and resources",
+                       description="Runs the project's build_prj.tcl with the vendor HLS tool (hls4ml's build) and "
+                                   "reads the reports back. Needs vitis_hls (Vitis backend) or vivado_hls (Vivado).")
+    p.add_argument("project")
+    p.add_argument("--csim", action="store_true", help="vendor C-simulation")
+    p.add_argument("--synth", action="store_true", help="C synthesis (latency, resources)")
+    p.add_argument("--cosim", action="store_true", help="C/RTL co-simulation")
+    p.add_argument("--vsynth", action="store_true", help="Vivado logic synthesis")
+    p.add_argument("--hls-tool", help="path or name of the HLS executable, if not on PATH")
+    p.set_defaults(func=_build)
 
     args = parser.parse_args(argv)
     _quiet_libraries()

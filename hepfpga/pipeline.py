@@ -151,7 +151,6 @@ def _run(source, out: Path, opt: JetTaggingOptions, log, source_label: str | Non
     train.fit(qmodel, epochs=opt.qat_epochs, learning_rate=5e-4, callbacks=prune.pruning_callbacks(),
               early_stopping=False, **fit)
     qmodel = prune.strip(qmodel)
-    qmodel.save(results / "qat.h5")
     sparsity = prune.sparsity(qmodel)
     for name, s in sparsity.items():
         log(f"  {name}: {100 * s:.1f}% of weights pruned")
@@ -173,6 +172,8 @@ def _run(source, out: Path, opt: JetTaggingOptions, log, source_label: str | Non
     fw_logits = traces["logits"]
 
     stage("report")
+    np.savez_compressed(results / "test_outputs.npz", y=y_te, firmware=fw_out.astype(np.float32),
+                        firmware_logits=fw_logits.astype(np.float32), qat=keras_out, qat_logits=keras_logits)
     scores = {
         "float": float_model.predict(x_te, batch_size=8192, verbose=0),
         "pruned": pruned.predict(x_te, batch_size=8192, verbose=0),
@@ -226,7 +227,7 @@ def summary(report: dict) -> str:
 def _finish(report: dict, output_dir: Path, log) -> dict:
     log("\n" + summary(report))
     log(f"\nHLS project:   {output_dir}/ (build with Vitis HLS: `vitis_hls -f build_prj.tcl` there)")
-    log(f"Models/scaler: {output_dir / RESULTS}/{{float,pruned,qat}}.h5, scaler.json")
+    log(f"Models/scaler: {output_dir / RESULTS}/float.h5, pruned.h5, model.h5 (QAT, in firmware), scaler.json")
     log(f"Report:        {output_dir / RESULTS}/report.json, report.md")
     log(f"ROC curves:    {output_dir / RESULTS}/roc.png")
     return report
@@ -463,3 +464,113 @@ def convert_summary(report: dict) -> str:
                else "the type's step is too coarse (precision loss): give it more fractional bits")
         parts.append(f"\nFirst divergence: layer {first['layer']} ({first['type']}): {why}.")
     return "\n".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------
+# hepfpga csim / build: an existing project against Keras, and the vendor flow
+# ---------------------------------------------------------------------------------------------------
+
+
+def _project_input_type(project_dir: Path) -> str | None:
+    """The firmware input type recorded in a project's hls4ml_config.yml, if explicit."""
+    from hepfpga.convert.project import hls4ml_config
+
+    config = hls4ml_config(project_dir)
+    layers = (config.get("HLSConfig") or {}).get("LayerName") or {}
+    first = next(iter(layers.values()), {})
+    result = (first.get("Precision") or {}).get("result")
+    return result if isinstance(result, str) and "fixed<" in result else None
+
+
+def project_model(project_dir: str | Path) -> Path:
+    """The Keras model file of an hls4ml project: hepfpga's `hepfpga/model.h5`, else hls4ml's copy."""
+    from hepfpga.convert import MODEL_FILE
+    from hepfpga.errors import DataError
+
+    from hepfpga.convert.project import hls4ml_config
+
+    project_dir = Path(project_dir)
+    hls4ml_config(project_dir)  # raises if not a project
+    for candidate in (project_dir / MODEL_FILE, project_dir / "keras_model.keras"):
+        if candidate.is_file():
+            return candidate
+    raise DataError(f"{project_dir} holds no Keras model (hepfpga/model.h5 or keras_model.keras) to compare with")
+
+
+def csim_project(project_dir: str | Path, x: np.ndarray, jobs: int | None = None, testbench: bool = False,
+                 testbench_events: int = 1000, log=print) -> dict:
+    """C-simulate an existing hls4ml project on inputs `x` (N, *input_shape) and compare with Keras.
+
+    The Keras model is the one hls4ml stored in the project (`keras_model.keras`). Inputs are put on the
+    firmware input grid first, so both see the same values. Fast batched emulation runs every event; with
+    `testbench`, the project's own HLS testbench (g++) runs the first `testbench_events` events too and
+    must agree with the emulation at the precision it prints. Report saved as `<project>/hepfpga/csim.json`.
+    """
+    from hepfpga.compress.quantize import has_input_quantizer, quantize_inputs
+    from hepfpga.convert.load import load_model
+    from hepfpga.convert.precision import round_to_type
+    from hepfpga.csim.fast import BatchEmulator
+    from hepfpga.csim.testbench import as_printed, run_testbench
+    from hepfpga.errors import DataError
+    from hepfpga.report import metrics
+
+    project_dir = Path(project_dir)
+    model = load_model(project_model(project_dir))
+    shape = tuple(model.input_shape[1:])
+    if tuple(x.shape[1:]) != shape:
+        raise DataError(f"data has shape {x.shape}; the model in {project_dir} expects (N, {', '.join(map(str, shape))})")
+    check_finite(x, "C-sim input data")
+    input_type = _project_input_type(project_dir)
+    if has_input_quantizer(model):
+        x = quantize_inputs(model, x)
+    elif input_type:
+        x = round_to_type(x, input_type)
+    emulator = BatchEmulator(project_dir, log=log)
+    t0 = time.perf_counter()
+    fw = emulator.predict(x.astype(np.float64), jobs=jobs)
+    seconds = time.perf_counter() - t0
+    keras_out = model.predict(x, batch_size=1024, verbose=0).reshape(fw.shape)
+    report = {"project": str(project_dir), "events": int(len(x)), "emulation_events_per_s": len(x) / seconds,
+              "agreement": metrics.agreement(keras_out, fw)}
+    if testbench:
+        n = min(testbench_events, len(x))
+        tb = run_testbench(project_dir, x[:n], keras_out[:n], log=log)
+        printed = as_printed(fw[:n])
+        report["testbench"] = {"events": n, "values_differing_from_emulation": int(np.count_nonzero(tb != printed)),
+                               "agreement_with_keras": metrics.agreement(keras_out[:n], tb)}
+    results = project_dir / RESULTS
+    results.mkdir(exist_ok=True)
+    (results / "csim.json").write_text(json.dumps(report, indent=1))
+    log("\n" + csim_summary(report))
+    return report
+
+
+def csim_summary(report: dict) -> str:
+    from hepfpga.report.tables import markdown
+
+    a = report["agreement"]
+    rows = [["fast emulation (all events)", a["events"], 100 * a["argmax_agreement"], a["max_abs_diff"]]]
+    if "testbench" in report:
+        t = report["testbench"]["agreement_with_keras"]
+        rows.append(["HLS testbench (g++)", t["events"], 100 * t["argmax_agreement"], t["max_abs_diff"]])
+    text = markdown(["firmware vs Keras", "events", "argmax agreement %", "max |Δ|"], rows)
+    if "testbench" in report:
+        text += (f"\ntestbench vs fast emulation: {report['testbench']['values_differing_from_emulation']} values differ "
+                 "(at the 6 significant digits the testbench prints)")
+    return text + f"\nemulation throughput: {report['emulation_events_per_s']:.0f} events/s"
+
+
+def build_summary(s: dict) -> str:
+    """Markdown table of a vendor build summary (`hepfpga.csim.vendor.summary`)."""
+    from hepfpga.report.tables import markdown
+
+    lat, ns, ii = s["latency_cycles"], s["latency_ns"], s["interval_cycles"]
+    rows = [["latency", f"{lat['min']}-{lat['max']} cycles", f"{ns['min']:.1f}-{ns['max']:.1f} ns"],
+            ["initiation interval", f"{ii['min']}-{ii['max']} cycles", ""],
+            ["clock", f"target {s['clock_ns']['target']} ns", f"estimated {s['clock_ns']['estimated']} ns"]]
+    for name, r in s["resources"].items():
+        pct = f"{r['percent']:.2f} % of {r['available']}" if r["percent"] is not None else ""
+        rows.append([name, str(r["used"]), pct])
+    for name, used in s.get("vivado_synth", {}).items():
+        rows.append([f"{name} (Vivado synthesis)", f"{used:g}", ""])
+    return markdown(["quantity", "value", ""], rows)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from hepfpga.convert import convert
+from hepfpga.convert.precision import SOFTMAX_RANGE_BITS, SOFTMAX_TABLE_SIZE
 from hepfpga.csim import emulate
 from hepfpga.data import write_jets_root
 from hepfpga.errors import CompilerError, DataError
@@ -33,19 +34,25 @@ def test_chain_logits_exact_and_targets(chain):
     logits = report["agreement"]["logits"]
     assert logits["events"] == 5000
     assert logits["mismatching_values"] == 0 and logits["max_abs_diff"] == 0.0
-    assert report["agreement"]["softmax"]["argmax_agreement"] >= 0.999
     assert report["agreement"]["softmax"]["max_abs_diff"] < 0.01
     assert min(report["sparsity"].values()) >= 0.70
-    # Firmware accuracy is the QAT model's, to the events that sit on a softmax bin edge.
-    assert abs(report["accuracy"]["firmware"] - report["accuracy"]["qat"]) <= 0.001
     assert report["accuracy"]["float"] > 0.6  # the small model learns the task
+    # Every softmax argmax disagreement is a tie of the firmware's exp table: the firmware gives both
+    # classes the same probability and their Keras logits are closer than the table's bin width.
+    out = np.load(prj / "hepfpga" / "test_outputs.npz")
+    fw, keras_logits = out["firmware"], out["qat_logits"]
+    bin_width = 2.0**SOFTMAX_RANGE_BITS / SOFTMAX_TABLE_SIZE
+    for i in np.flatnonzero(fw.argmax(1) != out["qat"].argmax(1)):
+        a, b = fw[i].argmax(), out["qat"][i].argmax()
+        assert fw[i, a] == fw[i, b], (i, fw[i])
+        assert abs(keras_logits[i, a] - keras_logits[i, b]) <= bin_width, (i, keras_logits[i])
 
 
 @pytest.mark.csim
 def test_chain_outputs_on_disk(chain):
     prj, report = chain
-    for name in ("firmware/myproject.cpp", "build_prj.tcl", "myproject_test.cpp", "tb_data/tb_input_features.dat",
-                 "hepfpga/report.json", "hepfpga/report.md", "hepfpga/roc.png", "hepfpga/qat.h5",
+    for name in ("hepfpga/test_outputs.npz", "firmware/myproject.cpp", "build_prj.tcl", "myproject_test.cpp", "tb_data/tb_input_features.dat",
+                 "hepfpga/report.json", "hepfpga/report.md", "hepfpga/roc.png", "hepfpga/model.h5",
                  "hepfpga/scaler.json"):
         assert (prj / name).is_file(), name
     assert json.loads((prj / "hepfpga/report.json").read_text())["agreement"] == report["agreement"]

@@ -10,8 +10,11 @@ def test_success_moves_into_place(tmp_path):
     dest = tmp_path / "prj"
     with staged_project(dest) as stage:
         (stage / "a.txt").write_text("x")
+        (stage / "hls4ml_config.yml").write_text(f"OutputDir: {stage}\nInputData: {stage}/tb.npy\n")
         assert not dest.exists()
     assert (dest / "a.txt").read_text() == "x"
+    # hls4ml's record of where the project lives follows it.
+    assert (dest / "hls4ml_config.yml").read_text() == f"OutputDir: {dest}\nInputData: {dest}/tb.npy\n"
     assert [p.name for p in tmp_path.iterdir()] == ["prj"]
 
 

@@ -20,6 +20,8 @@ from hepfpga.convert.precision import SOFTMAX_RESULT, SOFTMAX_TABLE_SIZE, softma
 from hepfpga.errors import ConfigError
 
 DEFAULT_PART = "xcvu13p-flga2577-2-e"
+#: Where in a project the converted Keras model is kept.
+MODEL_FILE = "hepfpga/model.h5"
 DEFAULT_BACKEND = "Vitis"
 BACKENDS = ("Vitis", "Vivado")
 
@@ -84,7 +86,8 @@ def convert(model, output_dir: str | Path, config: dict | None = None, backend: 
 
     `config` defaults to `hls_config(model, backend)`. tfmot pruning wrappers are stripped first.
     `input_data_tb`/`output_data_tb` (.npy paths) become the testbench data in `tb_data/`.
-    The project is written but not compiled: see `hepfpga.csim`.
+    The Keras model is saved beside it as `hepfpga/model.h5`. The project is written but not compiled:
+    see `hepfpga.csim`.
     """
     import hls4ml
 
@@ -107,4 +110,7 @@ def convert(model, output_dir: str | Path, config: dict | None = None, backend: 
             bit_exact=True if is_quantized(model) and has_input_quantizer(model) else None,
             input_data_tb=input_data_tb, output_data_tb=output_data_tb)
     hls_model.write()
+    # The model itself, loadable with QKeras layers (hls4ml's keras_model.keras copy is not, for QKeras).
+    (Path(output_dir) / MODEL_FILE).parent.mkdir(exist_ok=True)
+    model.save(Path(output_dir) / MODEL_FILE)
     return hls_model

@@ -42,6 +42,9 @@ def staged_project(dest: str | Path, force: bool = False, owner_marker: str | No
     stage.chmod(0o777 & ~umask)  # mkdtemp makes it private; the project should look like any folder
     try:
         yield stage
+        config = stage / "hls4ml_config.yml"
+        if config.is_file():  # hls4ml records its output folder there: point it at the final place
+            config.write_text(config.read_text().replace(str(stage), str(dest)))
         if owner_marker:
             (stage / owner_marker).write_text("written by hepfpga; may be replaced by the same command\n")
         if dest.exists():
@@ -54,3 +57,17 @@ def staged_project(dest: str | Path, force: bool = False, owner_marker: str | No
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
+
+
+def hls4ml_config(project_dir: str | Path) -> dict:
+    """The `hls4ml_config.yml` of an hls4ml project as a dict; DataError if the folder is not a project."""
+    import yaml
+
+    from hepfpga.errors import DataError
+
+    path = Path(project_dir) / "hls4ml_config.yml"
+    if not path.is_file():
+        raise DataError(f"{project_dir} is not an hls4ml project (no hls4ml_config.yml)")
+    # hls4ml tags the Keras model path with !keras_model; only the plain fields are needed here.
+    yaml.add_multi_constructor("!keras_model", lambda loader, suffix, node: None, Loader=yaml.SafeLoader)
+    return yaml.safe_load(path.read_text())

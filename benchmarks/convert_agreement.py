@@ -1,0 +1,53 @@
+"""Firmware-vs-Keras argmax agreement: hepfpga convert against hls4ml's defaults, on six model styles.
+
+Each model (tests/reference_models.py) is trained briefly on synthetic data, then converted twice:
+with hls4ml's defaults (`config_from_keras_model`, granularity='model', fixed<16,6>) and with
+`hepfpga.pipeline.convert_model` (calibrated on N(0,1) inputs). Both are C-simulated with g++ on the
+same 2000 N(0,1) events. Prints a table.
+
+Usage: python benchmarks/convert_agreement.py
+"""
+
+import contextlib
+import io
+import os
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+warnings.filterwarnings("ignore")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+import hls4ml  # noqa: E402
+import numpy as np  # noqa: E402
+import reference_models as ref  # noqa: E402
+
+from hepfpga.data import random_inputs  # noqa: E402
+from hepfpga.pipeline import ConvertOptions, convert_model  # noqa: E402
+from hepfpga.report.tables import markdown  # noqa: E402
+
+rows = []
+jets, images = ref.jets(), ref.images()
+with tempfile.TemporaryDirectory() as tmp:
+    for kind in ref.KINDS:
+        model = ref.train(kind, jets, images)
+        x = random_inputs(model.input_shape[1:], 2000, seed=1)
+        keras_out = model.predict(x, verbose=0)
+        with contextlib.redirect_stdout(io.StringIO()):
+            cfg = hls4ml.utils.config_from_keras_model(model, granularity="model", backend="Vitis")
+            default = hls4ml.converters.convert_from_keras_model(model, hls_config=cfg, backend="Vitis",
+                                                                 output_dir=f"{tmp}/{kind}_default")
+            default.compile()
+            default_out = default.predict(np.ascontiguousarray(x, dtype=np.float64)).reshape(keras_out.shape)
+        report = convert_model(model, f"{tmp}/{kind}", x, options=ConvertOptions(max_events=2000),
+                               log=lambda *a: None)
+        pre = report["pre_softmax"]
+        rows.append([kind, 100 * float(np.mean(default_out.argmax(1) == keras_out.argmax(1))),
+                     100 * report["agreement"]["argmax_agreement"],
+                     pre["mismatching_values"] if pre else "-", pre["max_abs_diff"] if pre else "-"])
+        print(f"{kind}: done", file=sys.stderr)
+
+print(markdown(["model", "hls4ml defaults: argmax agreement %", "hepfpga convert: argmax agreement %",
+                "hepfpga: pre-softmax values differing", "hepfpga: pre-softmax max |Δ|"], rows))

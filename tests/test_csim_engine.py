@@ -1,0 +1,164 @@
+"""C-simulation engine: fast batched emulation, the HLS testbench with g++, vendor reports."""
+
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from hepfpga.cli import main
+from hepfpga.csim import vendor
+from hepfpga.csim.fast import BatchEmulator
+from hepfpga.csim.testbench import as_printed, run_testbench
+from hepfpga.errors import CompilerError, DataError
+
+FIXTURES = Path(__file__).parent / "fixtures" / "vivado-hls-2020.1"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "vendor-reports" / "hls4ml-parsed-baselines"
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A small float model converted and compiled by hls4ml; returns (folder, hls4ml model, inputs)."""
+    from hepfpga.convert import convert
+
+    tf.keras.utils.set_random_seed(2)
+    L = tf.keras.layers
+    model = tf.keras.Sequential([L.Input(10), L.Dense(12, activation="relu"), L.Dense(4, activation="softmax")],
+                                name="small")
+    x = np.random.default_rng(4).standard_normal((1500, 10)).astype(np.float32)
+    folder = tmp_path_factory.mktemp("engine") / "prj"
+    hls_model = convert(model, folder)
+    hls_model.compile()
+    return folder, hls_model, x
+
+
+@pytest.mark.csim
+def test_fast_emulation_identical_to_hls4ml_predict(project):
+    folder, linked, x = project
+    fast = BatchEmulator(folder, log=lambda *a: None)
+    for dtype in (np.float64, np.float32):
+        xx = x.astype(dtype)
+        reference = linked.predict(np.ascontiguousarray(xx))
+        # Small blocks and more threads than cores exercise the work sharing.
+        out = fast.predict(xx, jobs=3, block=7, progress=False)
+        assert out.dtype == reference.dtype
+        np.testing.assert_array_equal(out, reference)
+    with pytest.raises(DataError, match=r"shape \(N, 10\), got \(3, 9\)"):
+        fast.predict(np.zeros((3, 9)))
+    with pytest.raises(DataError, match="NaN"):
+        fast.predict(np.full((3, 10), np.nan))
+
+
+@pytest.mark.csim
+def test_testbench_agrees_with_emulation(project):
+    folder, _, x = project
+    fast = BatchEmulator(folder, log=lambda *a: None).predict(x[:200].astype(np.float64), progress=False)
+    tb = run_testbench(folder, x[:200], log=lambda *a: None)
+    assert tb.shape == fast.shape
+    # The testbench prints 6 significant digits (C++ ostream default); at that precision: identical.
+    np.testing.assert_array_equal(tb, as_printed(fast))
+    assert np.abs(tb - fast).max() < 1e-5
+
+
+def test_not_a_project(tmp_path):
+    with pytest.raises(DataError, match="not an hls4ml project"):
+        run_testbench(tmp_path, np.zeros((1, 2)))
+    with pytest.raises(DataError, match="not an hls4ml project"):
+        BatchEmulator(tmp_path)
+
+
+@pytest.mark.csim
+def test_testbench_compile_error(project, tmp_path, monkeypatch):
+    folder, _, x = project
+    fake = tmp_path / "g++"
+    fake.write_text("#!/bin/sh\necho 'myproject_test.cpp:1: error: simulated' >&2\nexit 1\n")
+    fake.chmod(0o755 | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    with pytest.raises(CompilerError, match="(?s)error: simulated.*Full log: .*testbench_build.log"):
+        run_testbench(folder, x[:3], log=lambda *a: None)
+
+
+@pytest.mark.csim
+def test_csim_cli(project, tmp_path, capsys):
+    folder, _, x = project
+    np.save(tmp_path / "x.npy", x[:300])
+    assert main(["csim", str(folder), "--data", str(tmp_path / "x.npy"), "--testbench", "--testbench-events", "50",
+                 "--predictions-out", str(tmp_path / "fw.npy")]) == 0
+    out = capsys.readouterr().out
+    assert "testbench vs fast emulation: 0 values differ" in out
+    report = json.loads((folder / "hepfpga" / "csim.json").read_text())
+    assert report["events"] == 300 and report["testbench"]["events"] == 50
+    assert np.load(tmp_path / "fw.npy").shape == (300, 4)
+    np.save(tmp_path / "bad.npy", x[:5, :9])
+    assert main(["csim", str(folder), "--data", str(tmp_path / "bad.npy")]) == 2
+    assert "(5, 9)" in capsys.readouterr().err
+    assert main(["csim", str(tmp_path), "--data", str(tmp_path / "x.npy")]) == 2
+    assert "not an hls4ml project" in capsys.readouterr().err
+
+
+def _fixture_project(tmp_path: Path) -> Path:
+    """The Vivado HLS 2020.1 reports laid out as a built hls4ml project."""
+    prj = tmp_path / "prj"
+    report = prj / "myproject_prj" / "solution1" / "syn" / "report"
+    report.mkdir(parents=True)
+    (prj / "project.tcl").write_text('set project_name "myproject"\nset backend "vivado"\n')
+    shutil.copy(FIXTURES / "vivado_hls.app", prj / "myproject_prj")
+    shutil.copy(FIXTURES / "myproject_csynth.xml", report)
+    shutil.copy(FIXTURES / "myproject_csynth.rpt", report)
+    shutil.copy(FIXTURES / "vivado_synth.rpt", prj)
+    return prj
+
+
+def test_vendor_reports_parsed(tmp_path):
+    s = vendor.read_reports(_fixture_project(tmp_path))
+    # Numbers as the report files state them (myproject_csynth.rpt / vivado_synth.rpt).
+    assert s["clock_ns"] == {"target": 5.0, "estimated": 4.049}
+    assert s["latency_cycles"] == {"min": 10, "max": 10} and s["latency_ns"] == {"min": 50.0, "max": 50.0}
+    assert s["interval_cycles"] == {"min": 8, "max": 8}
+    assert s["resources"]["DSP"] == {"used": 73, "available": 220, "percent": pytest.approx(33.18, abs=0.01)}
+    assert s["resources"]["LUT"]["used"] == 2532 and s["resources"]["FF"]["used"] == 7969
+    assert s["resources"]["BRAM_18K"] == {"used": 0, "available": 280, "percent": 0.0}
+    assert s["vivado_synth"]["LUT"] == 1526 and s["vivado_synth"]["FF"] == 2428
+
+
+def test_vendor_report_missing(tmp_path):
+    (tmp_path / "project.tcl").write_text('set project_name "myproject"\nset backend "vitis"\n')
+    (tmp_path / "myproject_prj").mkdir()
+    with pytest.raises(DataError, match="no C-synthesis report"):
+        vendor.read_reports(tmp_path)
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/fixtures (hls4ml-parsed baselines) not beside the clone")
+def test_parsed_baselines_summarised():
+    files = sorted(SHARED.glob("*.json"))
+    assert files
+    for f in files:
+        parsed = json.loads(f.read_text())
+        c = parsed["CSynthesisReport"]
+        s = vendor.summary(parsed)
+        assert s["latency_ns"]["max"] == pytest.approx(int(c["WorstLatency"]) * float(c["TargetClockPeriod"]))
+        for name, r in s["resources"].items():
+            assert r["percent"] == pytest.approx(100 * int(c[name]) / int(c[f"Available{name}"]))
+
+
+def test_build_without_vendor_tool(project, tmp_path, capsys, monkeypatch):
+    folder, _, _ = project
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert main(["build", str(folder), "--synth"]) == 2
+    err = capsys.readouterr().err
+    assert "vitis_hls or vitis-run was not found on PATH" in err and "hepfpga csim" in err
+
+
+HAVE_VITIS = shutil.which("vitis_hls") is not None
+
+
+@pytest.mark.vendor
+@pytest.mark.skipif(not HAVE_VITIS, reason="Vitis HLS (vitis_hls) is not installed on this machine")
+def test_vendor_synthesis(project):
+    folder, _, _ = project
+    s = vendor.build(folder, csim=True, synth=True)
+    assert s["latency_cycles"]["max"] >= 1 and s["resources"]
