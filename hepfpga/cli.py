@@ -112,6 +112,16 @@ def _build(args) -> int:
     return 0
 
 
+def _models(args) -> int:
+    from hepfpga.models import available, options
+
+    for family, summary in available().items():
+        print(f"{family}: {summary}")
+        opts = ", ".join(f"{k}={v!r}" for k, v in options(family).items())
+        print(f"    options: {opts}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from hepfpga import __version__
     from hepfpga.errors import HepfpgaError
@@ -189,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--vsynth", action="store_true", help="Vivado logic synthesis")
     p.add_argument("--hls-tool", help="path or name of the HLS executable, if not on PATH")
     p.set_defaults(func=_build)
+
+    p = sub.add_parser("models", help="list the model builders and their options")
+    p.set_defaults(func=_models)
 
     args = parser.parse_args(argv)
     _quiet_libraries()

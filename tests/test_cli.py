@@ -26,3 +26,11 @@ def test_version_and_help(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
     assert exit_.value.code == 0 and "hepfpga 0.1.0" in capsys.readouterr().out
+
+
+def test_models_command(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for family in ("mlp", "cnn", "resnet", "deepsets"):
+        assert f"\n{family}: " in "\n" + out
+    assert "pool_size=2" in out and "quantized=False" in out

@@ -144,3 +144,57 @@ def write_jets_root(path: str | Path, n_events: int, seed: int = 0, tree: str = 
         f.mktree(tree, {k: v.dtype for k, v in jets.items()}).extend(jets)
     tmp.replace(path)
     return path
+
+
+#: Number of hard prongs and their typical angular separation (in units of 0.1 rad) per class.
+_PRONGS = {0: (1, 0.0), 1: (1, 0.0), 2: (2, 4.5), 3: (2, 5.0), 4: (3, 6.0)}
+#: Angular spread (0.1 rad) of radiation around each prong: gluons radiate most.
+_SPREAD = {0: 1.6, 1: 0.9, 2: 0.8, 3: 0.8, 4: 0.9}
+
+
+def make_constituents(n_events: int, n_particles: int = 16, seed: int = 0):
+    """Jet constituents for the 5 classes of `JET_CLASSES`, as an unordered particle set.
+
+    Returns (x, label): x of shape (n_events, n_particles, 3) float32 with per particle
+    (pT fraction, delta-eta, delta-phi) relative to the jet axis (angles in units of 0.1 rad), particles
+    in random order; label (n_events,) int32. Particles cluster around 1 (g, q), 2 (W, Z) or 3 (t)
+    prongs whose separation grows with the resonance mass; gluon jets spread widest.
+    """
+    if n_events <= 0 or n_particles <= 0:
+        raise ValueError("n_events and n_particles must be positive")
+    rng = np.random.default_rng(seed)
+    label = rng.permutation(np.arange(n_events) % len(JET_CLASSES)).astype(np.int32)
+    x = np.zeros((n_events, n_particles, 3), np.float32)
+    for k in range(len(JET_CLASSES)):
+        idx = np.flatnonzero(label == k)
+        m = len(idx)
+        prongs, sep = _PRONGS[k]
+        angle = rng.uniform(0, 2 * np.pi, m)
+        centres = np.zeros((m, prongs, 2))
+        for p in range(1, prongs):
+            d = sep * rng.normal(1.0, 0.15, m)
+            a = angle + 2 * np.pi * p / prongs
+            centres[:, p] = np.stack([d * np.cos(a), d * np.sin(a)], 1)
+        centres -= centres.mean(1, keepdims=True)
+        which = rng.integers(0, prongs, (m, n_particles))
+        pos = centres[np.arange(m)[:, None], which] + rng.normal(0, _SPREAD[k], (m, n_particles, 2))
+        pt = rng.exponential(1.0, (m, n_particles)) * (1 + 2 * (which == 0))
+        x[idx, :, 0] = pt / pt.sum(1, keepdims=True)
+        x[idx, :, 1:] = pos
+    order = rng.permuted(np.tile(np.arange(n_particles), (n_events, 1)), axis=1)
+    return np.take_along_axis(x, order[:, :, None], axis=1), label
+
+
+def make_jet_images(n_events: int, size: int = 16, seed: int = 0):
+    """Jet images: the constituents of `make_constituents` as pT-weighted (size x size) pixel grids.
+
+    Returns (images of shape (n_events, size, size, 1) float32, label (n_events,) int32); the image spans
+    +-0.8 rad around the jet axis and each image sums to its in-window pT fraction (<= 1).
+    """
+    parts, label = make_constituents(n_events, 32, seed)
+    edges = np.linspace(-8, 8, size + 1)
+    ix = np.clip(np.digitize(parts[:, :, 1], edges) - 1, 0, size - 1)
+    iy = np.clip(np.digitize(parts[:, :, 2], edges) - 1, 0, size - 1)
+    images = np.zeros((n_events, size, size), np.float32)
+    np.add.at(images, (np.arange(n_events)[:, None], ix, iy), parts[:, :, 0])
+    return images[..., None], label

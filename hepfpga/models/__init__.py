@@ -30,9 +30,9 @@ def register(name: str):
 
 
 def available() -> dict[str, str]:
-    """Return {family name: first docstring line} of every registered builder."""
+    """Return {family name: first paragraph of its docstring} of every registered builder."""
     _load_builtin()
-    return {k: (inspect.getdoc(v) or "").splitlines()[0] for k, v in sorted(_BUILDERS.items())}
+    return {k: " ".join((inspect.getdoc(v) or "").split("\n\n")[0].split()) for k, v in sorted(_BUILDERS.items())}
 
 
 def options(name: str) -> dict[str, object]:
@@ -63,4 +63,4 @@ def custom_objects() -> dict:
 
 
 def _load_builtin():
-    from hepfpga.models import mlp  # noqa: F401  (registers itself)
+    from hepfpga.models import cnn, deepsets, mlp, resnet  # noqa: F401  (each registers itself)

@@ -4,29 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hepfpga.errors import ConfigError
 from hepfpga.models import register
+from hepfpga.models.common import Layers, check_positive, check_widths
 
-#: Name of the Dense layer that produces the pre-softmax outputs (logits).
+#: Name of the Dense layer that produces the pre-softmax outputs (logits), in every classifier builder.
 LOGITS_LAYER = "logits"
 #: Name of the input quantizer of QKeras models.
 INPUT_QUANTIZER = "input_quant"
 
 
-def check_bits(option: str, bits: int, integer: int, signed: bool = True) -> None:
-    """Raise ConfigError unless a fixed-point width `bits` with `integer` integer bits is usable."""
-    if not isinstance(bits, int) or not 2 <= bits <= 32:
-        raise ConfigError(f"{option}: bits must be an integer in [2, 32], got {bits!r}")
-    limit = bits - 1 if signed else bits
-    if not isinstance(integer, int) or not 0 <= integer <= limit:
-        raise ConfigError(f"{option}: integer bits must be an integer in [0, {limit}] for {bits} bits, got {integer!r}")
+def classifier_head(x, q: Layers, n_classes: int, softmax: bool):
+    """Logits Dense layer named "logits", then (optionally) a separate "softmax" Activation layer."""
+    from tensorflow.keras import layers
 
-
-def quantized_bits(bits: int, integer: int):
-    """QKeras signed fixed-point quantizer with `alpha=1` (no learned scale), as hls4ml maps it exactly."""
-    from qkeras import quantized_bits as qb
-
-    return qb(bits, integer, alpha=1)
+    x = q.dense(n_classes, LOGITS_LAYER)(x)
+    return layers.Activation("softmax", name="softmax")(x) if softmax else x
 
 
 @register("mlp")
@@ -57,44 +49,16 @@ def mlp(
     import tensorflow as tf
     from tensorflow.keras import layers
 
-    if not isinstance(n_inputs, int) or n_inputs < 1:
-        raise ConfigError(f"n_inputs must be a positive integer, got {n_inputs!r}")
-    if not isinstance(n_classes, int) or n_classes < 1:
-        raise ConfigError(f"n_classes must be a positive integer, got {n_classes!r}")
-    hidden = tuple(hidden)
-    if not hidden or any(not isinstance(h, int) or h < 1 for h in hidden):
-        raise ConfigError(f"hidden must be a non-empty list of positive layer widths, got {list(hidden)!r}")
-    if quantized:
-        if activation != "relu":
-            raise ConfigError(f"activation: the QKeras MLP supports 'relu' (quantized_relu), got {activation!r}")
-        check_bits("weight_bits/weight_integer", weight_bits, weight_integer)
-        check_bits("activation_bits/activation_integer", activation_bits, activation_integer, signed=False)
-        check_bits("input_bits/input_integer", input_bits, input_integer)
+    check_positive("n_inputs", n_inputs)
+    check_positive("n_classes", n_classes)
+    hidden = check_widths("hidden", hidden)
+    q = Layers(quantized, weight_bits, weight_integer, activation_bits, activation_integer, input_bits, input_integer)
 
     x_in = layers.Input(shape=(n_inputs,), name="inputs")
-    x = x_in
-    if quantized:
-        from qkeras import QActivation, QDense, quantized_relu
-
-        x = QActivation(quantized_bits(input_bits, input_integer), name=INPUT_QUANTIZER)(x)
-        wq = dict(
-            kernel_quantizer=quantized_bits(weight_bits, weight_integer),
-            bias_quantizer=quantized_bits(weight_bits, weight_integer),
-            kernel_initializer="lecun_uniform",
-        )
-        for i, width in enumerate(hidden):
-            x = QDense(width, name=f"dense_{i}", **wq)(x)
-            if batch_norm:
-                x = layers.BatchNormalization(name=f"bn_{i}")(x)
-            x = QActivation(quantized_relu(activation_bits, activation_integer), name=f"relu_{i}")(x)
-        x = QDense(n_classes, name=LOGITS_LAYER, **wq)(x)
-    else:
-        for i, width in enumerate(hidden):
-            x = layers.Dense(width, name=f"dense_{i}", kernel_initializer="lecun_uniform")(x)
-            if batch_norm:
-                x = layers.BatchNormalization(name=f"bn_{i}")(x)
-            x = layers.Activation(activation, name=f"{activation}_{i}")(x)
-        x = layers.Dense(n_classes, name=LOGITS_LAYER, kernel_initializer="lecun_uniform")(x)
-    if softmax:
-        x = layers.Activation("softmax", name="softmax")(x)
-    return tf.keras.Model(x_in, x, name=name)
+    x = q.input(x_in, INPUT_QUANTIZER)
+    for i, width in enumerate(hidden):
+        x = q.dense(width, f"dense_{i}")(x)
+        if batch_norm:
+            x = layers.BatchNormalization(name=f"bn_{i}")(x)
+        x = q.activation(activation, f"{activation}_{i}")(x)
+    return tf.keras.Model(x_in, classifier_head(x, q, n_classes, softmax), name=name)
