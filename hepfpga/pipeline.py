@@ -90,12 +90,12 @@ def demo(output_dir: str | Path = DEMO_OUTPUT, n_events: int = 200_000, options:
     """
     from hepfpga.convert.project import staged_project
 
+    opt = options or JetTaggingOptions()
     with staged_project(output_dir, force=force, owner_marker=DEMO_MARKER) as stage:
         (stage / RESULTS).mkdir()
         log(f"[data] writing {n_events} synthetic jets to ROOT with uproot")
-        root_file = write_jets_root(stage / RESULTS / "jets.root", n_events, seed=(options or JetTaggingOptions()).seed)
-        report = _run(root_file, stage, options or JetTaggingOptions(), log,
-                      source_label=f"{RESULTS}/jets.root (synthetic, {n_events} events)")
+        root_file = write_jets_root(stage / RESULTS / "jets.root", n_events, seed=opt.seed)
+        report = _run(root_file, stage, opt, log, source_label=f"{RESULTS}/jets.root (synthetic, {n_events} events)")
     return _finish(report, Path(output_dir), log)
 
 
@@ -120,6 +120,11 @@ def _run(source, out: Path, opt: JetTaggingOptions, log, source_label: str | Non
     stage("data")
     x, y = read_root(source, opt.tree, opt.features, opt.label_branch)
     check_finite(x, "features read from ROOT")
+    if y.min() < 0 or y.max() >= len(opt.classes):
+        from hepfpga.errors import DataError
+
+        raise DataError(f"labels run from {y.min()} to {y.max()}, but {len(opt.classes)} classes {opt.classes} "
+                        f"were given: labels must be 0..{len(opt.classes) - 1}")
     (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = split(x, y, seed=opt.seed)
     scaler = Scaler.fit(x_tr, opt.features)
     scaler.save(results / "scaler.json")

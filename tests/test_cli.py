@@ -34,3 +34,14 @@ def test_models_command(capsys):
     for family in ("mlp", "cnn", "resnet", "deepsets"):
         assert f"\n{family}: " in "\n" + out
     assert "pool_size=2" in out and "quantized=False" in out
+
+
+def test_labels_outside_classes(tmp_path):
+    from hepfpga.data import write_jets_root
+    from hepfpga.errors import DataError
+    from hepfpga.pipeline import JetTaggingOptions, jet_tagging
+
+    root = write_jets_root(tmp_path / "j.root", 100)
+    with pytest.raises(DataError, match=r"labels run from 0 to 4, but 2 classes"):
+        jet_tagging(root, tmp_path / "prj", JetTaggingOptions(classes=["sig", "bkg"]), log=lambda *a: None)
+    assert not (tmp_path / "prj").exists()
