@@ -258,7 +258,8 @@ class ConvertOptions:
     target_error: float = 2.0**-8
     headroom_bits: int = 1
     table_size: int = 4096
-    min_agreement: float = 0.99
+    min_agreement: float = 0.99  # classifiers (softmax output): argmax agreement required
+    max_relative_error: float = 0.01  # other outputs: max |firmware - Keras| / Keras output range allowed
     max_events: int = 10_000
 
 
@@ -375,6 +376,11 @@ def convert_model(model, output_dir: str | Path, calibration: np.ndarray | None 
         keras_layers = compare.keras_layer_outputs(model, evaluation)
         rows = compare.layer_by_layer(keras_layers, traces, hls_model)
         agreement = metrics.agreement(keras_out, fw_out)
+        span = float(keras_out.max() - keras_out.min())
+        agreement["relative_max_abs_diff"] = agreement["max_abs_diff"] / span if span > 0 else agreement["max_abs_diff"]
+        pre_softmax = _pre_softmax(hls_model, keras_layers, traces)
+        passed = agreement["argmax_agreement"] >= opt.min_agreement if pre_softmax is not None \
+            else agreement["relative_max_abs_diff"] <= opt.max_relative_error
         per_output = np.abs(keras_out.reshape(len(keras_out), -1) - fw_out.reshape(len(fw_out), -1))
         report = {
             "model": model.name,
@@ -384,10 +390,10 @@ def convert_model(model, output_dir: str | Path, calibration: np.ndarray | None 
             "evaluated_on": "validation" if validation is not None else "calibration",
             "agreement": agreement,
             "per_output": {"max_abs_diff": per_output.max(0).tolist(), "mean_abs_diff": per_output.mean(0).tolist()},
-            "pre_softmax": _pre_softmax(hls_model, keras_layers, traces),
+            "pre_softmax": pre_softmax,
             "layers": rows,
             "first_divergence": compare.first_divergence(rows),
-            "passed": agreement["argmax_agreement"] >= opt.min_agreement,
+            "passed": passed,
             "fingerprint": fingerprint,
             "seconds": round(time.perf_counter() - t0, 1),
         }
@@ -453,10 +459,15 @@ def convert_summary(report: dict) -> str:
     from hepfpga.report.tables import markdown
 
     a = report["agreement"]
+    o = report["options"]
+    if report.get("pre_softmax") is not None:
+        verdict = "yes" if report["passed"] else f"NO (argmax agreement < {100 * o['min_agreement']:.1f}%)"
+    else:
+        verdict = "yes" if report["passed"] else f"NO (max |Δ| > {100 * o['max_relative_error']:.1f}% of output range)"
     parts = [f"Firmware (C-sim) vs Keras on {a['events']} {report['evaluated_on']} events",
-             markdown(["argmax agreement %", "values differing", "max |Δ|", "mean |Δ|", "passed"],
-                      [[100 * a["argmax_agreement"], a["mismatching_values"], a["max_abs_diff"], a["mean_abs_diff"],
-                        "yes" if report["passed"] else f"NO (< {100 * report['options']['min_agreement']:.1f}%)"]])]
+             markdown(["argmax agreement %", "values differing", "max |Δ|", "max |Δ| / range %", "mean |Δ|", "passed"],
+                      [[100 * a["argmax_agreement"], a["mismatching_values"], a["max_abs_diff"],
+                        100 * a.get("relative_max_abs_diff", 0.0), a["mean_abs_diff"], verdict]])]
     if report.get("pre_softmax"):
         p = report["pre_softmax"]
         parts.append(f"pre-softmax outputs ({p['layer']}): {p['mismatching_values']} values differ, max |Δ| {p['max_abs_diff']:.3g}")

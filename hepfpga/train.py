@@ -28,3 +28,20 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
     cbs.append(tf.keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, min_lr=1e-5))
     return model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
                      callbacks=cbs, verbose=verbose)
+
+
+def fit_autoencoder(model, x_train: np.ndarray, x_val: np.ndarray, epochs: int = 20, batch_size: int = 256,
+                    learning_rate: float = 1e-3, noise: float = 0.0, callbacks=(), verbose: int = 2, seed: int = 0):
+    """Train `model` to reproduce its inputs (mean squared error); returns the Keras History.
+
+    `noise` > 0 trains a denoising autoencoder: Gaussian noise of that standard deviation is added to the
+    inputs (fixed per event, drawn with `seed`) while the targets stay clean.
+    """
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(seed)
+    noisy = x_train + noise * np.random.default_rng(seed).standard_normal(x_train.shape).astype(x_train.dtype) \
+        if noise > 0 else x_train
+    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss="mse")
+    return model.fit(noisy, x_train, validation_data=(x_val, x_val), epochs=epochs, batch_size=batch_size,
+                     callbacks=list(callbacks), verbose=verbose)

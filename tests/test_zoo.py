@@ -84,5 +84,46 @@ def test_builders_validate_options(family, bad, match):
 
 def test_models_listed():
     listed = available()
-    assert {"mlp", "cnn", "resnet", "deepsets"} <= set(listed)
+    assert {"mlp", "cnn", "resnet", "deepsets", "autoencoder"} <= set(listed)
     assert options("cnn")["pool_size"] == 2 and "quantized" in options("resnet")
+
+
+@pytest.mark.csim
+@pytest.mark.parametrize("conv", [False, True], ids=["dense_dae", "conv_ae"])
+def test_autoencoder_anomaly_score_to_firmware(conv, tmp_path):
+    """Denoising (dense) and convolutional autoencoders on background jets: the deployable anomaly score
+    (encoder + decoder + MSE from convertible layers) agrees within 1 % of its range, float and QKeras."""
+    from hepfpga.data import JET_FEATURES, make_jets
+    from hepfpga.models.autoencoder import SCORE_LAYER, anomaly_model
+    from hepfpga.train import fit_autoencoder
+
+    d = make_jets(8000, seed=1)
+    x = np.stack([d[f] for f in JET_FEATURES], 1)
+    x = ((x - x.mean(0)) / x.std(0)).astype(np.float32)
+    opts = dict(input_shape=(16, 1), hidden=(4, 8), latent=2, conv=True) if conv else dict(input_shape=(16,))
+    if conv:
+        x = x[:, :, None]
+    background = x[d["label"] <= 1]  # q/g jets; W/Z/t are the "anomalies"
+    ae = build("autoencoder", **opts)
+    fit_autoencoder(ae, background[:2500], background[2500:], epochs=5, noise=0.0 if conv else 0.1, verbose=0)
+    qae = quantize.quantize(ae, "autoencoder", opts)
+    fit_autoencoder(qae, background[:2500], background[2500:], epochs=3, verbose=0)
+    for name, model in (("float", ae), ("qkeras", qae)):
+        scorer = anomaly_model(model)
+        assert scorer.output_shape == (None, 1) and scorer.layers[-1].name == SCORE_LAYER
+        report = convert_model(scorer, tmp_path / name, background[:1000], validation=x[:2000],
+                               options=ConvertOptions(max_events=1000), log=lambda *a: None)
+        assert report["pre_softmax"] is None and report["passed"], report["first_divergence"]
+        assert report["agreement"]["relative_max_abs_diff"] <= 0.01
+    # The score separates the anomalies: W/Z/t jets reconstruct worse than q/g on average.
+    score = anomaly_model(ae).predict(x, verbose=0)[:, 0]
+    assert score[d["label"] >= 2].mean() > score[d["label"] <= 1].mean()
+
+
+def test_autoencoder_options_checked():
+    with pytest.raises(ConfigError, match=r"length divisible by 2\*\*len\(hidden\) = 4"):
+        build("autoencoder", input_shape=(10, 1), hidden=(4, 8), conv=True)
+    with pytest.raises(ConfigError, match="use conv=True"):
+        build("autoencoder", input_shape=(16, 1))
+    with pytest.raises(ConfigError, match="latent must be a positive integer"):
+        build("autoencoder", latent=0)

@@ -10,6 +10,7 @@ Dense/Conv accumulators are also wide enough to be exact (verified in C-sim by `
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -78,6 +79,17 @@ def hls_config(model, backend: str = DEFAULT_BACKEND, trace_layers: Iterable[str
     return config
 
 
+def _hls4ml_convert(model, output_dir, config: dict, bit_exact: bool, **kwargs):
+    import hls4ml
+
+    with warnings.catch_warnings():
+        # Our softmax `accum_t` key replaces the one hls4ml first derives from `Precision`, on purpose.
+        warnings.filterwarnings("ignore", message=r"Overriding attribute 'accum_t' of layer")
+        return hls4ml.converters.convert_from_keras_model(
+            model, output_dir=str(output_dir), hls_config=copy.deepcopy(config), bit_exact=True if bit_exact else None,
+            **kwargs)
+
+
 def convert(model, output_dir: str | Path, config: dict | None = None, backend: str = DEFAULT_BACKEND,
             part: str = DEFAULT_PART, clock_period: float = 5.0, io_type: str = "io_parallel",
             project_name: str = "myproject", input_data_tb: str | None = None,
@@ -89,8 +101,6 @@ def convert(model, output_dir: str | Path, config: dict | None = None, backend: 
     The Keras model is saved beside it as `hepfpga/model.h5`. The project is written but not compiled:
     see `hepfpga.csim`.
     """
-    import hls4ml
-
     from hepfpga.compress.prune import strip
     from hepfpga.compress.quantize import has_input_quantizer
 
@@ -101,14 +111,17 @@ def convert(model, output_dir: str | Path, config: dict | None = None, backend: 
     model = strip(model)
     if config is None:
         config = hls_config(model, backend)
-    with warnings.catch_warnings():
-        # Our softmax `accum_t` key replaces the one hls4ml first derives from `Precision`, on purpose.
-        warnings.filterwarnings("ignore", message=r"Overriding attribute 'accum_t' of layer")
-        hls_model = hls4ml.converters.convert_from_keras_model(
-            model, output_dir=str(output_dir), project_name=project_name, backend=backend, part=part,
-            clock_period=clock_period, io_type=io_type, hls_config=config,
-            bit_exact=True if is_quantized(model) and has_input_quantizer(model) else None,
-            input_data_tb=input_data_tb, output_data_tb=output_data_tb)
+    exact = is_quantized(model) and has_input_quantizer(model)
+    options = dict(project_name=project_name, backend=backend, part=part, clock_period=clock_period,
+                   io_type=io_type, input_data_tb=input_data_tb, output_data_tb=output_data_tb)
+    try:
+        hls_model = _hls4ml_convert(model, output_dir, config, exact, **options)
+    except NotImplementedError as err:
+        if not exact or "produce_kif" not in str(err):
+            raise
+        # hls4ml 1.3.0's bit-exact pass lacks some layers (e.g. UpSampling's Resize): use its 'auto'
+        # type inference instead; `hepfpga convert` still verifies the result in C-sim.
+        hls_model = _hls4ml_convert(model, output_dir, config, False, **options)
     hls_model.write()
     # The model itself, loadable with QKeras layers (hls4ml's keras_model.keras copy is not, for QKeras).
     (Path(output_dir) / MODEL_FILE).parent.mkdir(exist_ok=True)

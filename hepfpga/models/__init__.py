@@ -63,4 +63,4 @@ def custom_objects() -> dict:
 
 
 def _load_builtin():
-    from hepfpga.models import cnn, deepsets, mlp, resnet  # noqa: F401  (each registers itself)
+    from hepfpga.models import autoencoder, cnn, deepsets, mlp, resnet  # noqa: F401  (each registers itself)
