@@ -84,7 +84,7 @@ def test_builders_validate_options(family, bad, match):
 
 def test_models_listed():
     listed = available()
-    assert {"mlp", "cnn", "resnet", "deepsets", "autoencoder"} <= set(listed)
+    assert {"mlp", "cnn", "resnet", "deepsets", "autoencoder", "vae", "gan"} <= set(listed)
     assert options("cnn")["pool_size"] == 2 and "quantized" in options("resnet")
 
 
@@ -127,3 +127,48 @@ def test_autoencoder_options_checked():
         build("autoencoder", input_shape=(16, 1))
     with pytest.raises(ConfigError, match="latent must be a positive integer"):
         build("autoencoder", latent=0)
+
+
+@pytest.mark.csim
+def test_vae_anomaly_score_to_firmware(tmp_path):
+    """VAE trained on background jets; its firmware part (mean head + sum mu^2) agrees within 1 %."""
+    from hepfpga.data import JET_FEATURES, make_jets
+    from hepfpga.models.generative import vae_anomaly_model
+    from hepfpga.train import fit_autoencoder
+
+    d = make_jets(8000, seed=1)
+    x = np.stack([d[f] for f in JET_FEATURES], 1)
+    x = ((x - x.mean(0)) / x.std(0)).astype(np.float32)
+    background = x[d["label"] <= 1]
+    model = build("vae")
+    fit_autoencoder(model, background[:2500], background[2500:], epochs=5, verbose=0)
+    qmodel = quantize.quantize(model, "vae", {})
+    fit_autoencoder(qmodel, background[:2500], background[2500:], epochs=3, verbose=0)
+    for name, m in (("float", model), ("qkeras", qmodel)):
+        scorer = vae_anomaly_model(m)
+        assert "sampling" not in [layer.name for layer in scorer.layers]  # training-only layer left out
+        report = convert_model(scorer, tmp_path / name, background[:1000], validation=x[:2000],
+                               options=ConvertOptions(max_events=1000), log=lambda *a: None)
+        assert report["passed"] and report["agreement"]["relative_max_abs_diff"] <= 0.01
+    score = vae_anomaly_model(model).predict(x, verbose=0)[:, 0]
+    assert score[d["label"] >= 2].mean() > score[d["label"] <= 1].mean()
+
+
+@pytest.mark.csim
+def test_gan_generator_to_firmware(tmp_path):
+    """GAN on 8x8 jet images; the generator (noise as input) agrees within 1 % of its output range."""
+    from hepfpga.models.generative import gan_discriminator
+    from hepfpga.train import fit_gan
+
+    images, _ = make_jet_images(4000, 8, seed=2)
+    real = images.reshape(len(images), -1) * 10
+    generator, discriminator = build("gan"), gan_discriminator(64)
+    history = fit_gan(generator, discriminator, real, epochs=3, log=lambda *a: None)
+    assert len(history) == 3 and all(np.isfinite(h).all() for h in history)
+    qgen = quantize.quantize(generator, "gan", {})
+    fit_gan(qgen, discriminator, real, epochs=2, log=lambda *a: None)
+    noise = np.random.default_rng(0).standard_normal((1000, 8)).astype(np.float32)
+    for name, m in (("float", generator), ("qkeras", qgen)):
+        report = convert_model(m, tmp_path / name, noise, options=ConvertOptions(max_events=1000), log=lambda *a: None)
+        assert report["passed"] and report["agreement"]["relative_max_abs_diff"] <= 0.01
+    assert (generator.predict(noise, verbose=0) >= 0).all()  # energies

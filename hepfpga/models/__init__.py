@@ -57,10 +57,12 @@ def custom_objects() -> dict:
     """Keras custom objects needed to load any hepfpga model (QKeras layers and quantizers)."""
     from qkeras.utils import _add_supported_quantized_objects
 
-    objects: dict = {}
+    from hepfpga.models.generative import Sampling
+
+    objects: dict = {"Sampling": Sampling}
     _add_supported_quantized_objects(objects)
     return objects
 
 
 def _load_builtin():
-    from hepfpga.models import autoencoder, cnn, deepsets, mlp, resnet  # noqa: F401  (each registers itself)
+    from hepfpga.models import autoencoder, cnn, deepsets, generative, mlp, resnet  # noqa: F401  (each registers itself)
