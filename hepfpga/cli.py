@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 import sys
 import warnings
+from pathlib import Path
 
 
 def _quiet_libraries() -> None:
@@ -28,8 +28,6 @@ def _demo(args) -> int:
 
 
 def _convert(args) -> int:
-    from pathlib import Path
-
     import numpy as np
     import yaml
 
