@@ -102,8 +102,8 @@ def demo(output_dir: str | Path = DEMO_OUTPUT, n_events: int = 200_000, options:
 def _run(source, out: Path, opt: JetTaggingOptions, log, source_label: str | None = None) -> dict:
     from hepfpga import convert as conv
     from hepfpga import train
-    from hepfpga.csim import emulate
     from hepfpga.compress import prune, quantize
+    from hepfpga.csim import emulate
     from hepfpga.models import build
     from hepfpga.report import metrics
 
@@ -501,9 +501,8 @@ def _project_input_type(project_dir: Path) -> str | None:
 def project_model(project_dir: str | Path) -> Path:
     """The Keras model file of an hls4ml project: hepfpga's `hepfpga/model.h5`, else hls4ml's copy."""
     from hepfpga.convert import MODEL_FILE
-    from hepfpga.errors import DataError
-
     from hepfpga.convert.project import hls4ml_config
+    from hepfpga.errors import DataError
 
     project_dir = Path(project_dir)
     hls4ml_config(project_dir)  # raises if not a project

@@ -3,7 +3,6 @@
 Targets (issue 3): argmax agreement >= 99 % on every model; QKeras models: pre-softmax outputs exact.
 """
 
-import numpy as np
 import pytest
 import reference_models as ref
 import tensorflow as tf

@@ -3,8 +3,16 @@
 from hepfpga.data.arrays import load_inputs, random_inputs
 from hepfpga.data.root import read_features, read_root, split
 from hepfpga.data.scaler import Scaler, check_finite
-from hepfpga.data.synthetic import (JET_CLASSES, JET_FEATURES, make_constituents, make_jet_images, make_jets,
-                                    write_jets_root)
+from hepfpga.data.synthetic import (
+                                    JET_CLASSES,
+                                    JET_FEATURES,
+                                    make_constituents,
+                                    make_jet_images,
+                                    make_jets,
+                                    write_jets_root,
+)
 
-__all__ = ["load_inputs", "random_inputs", "read_features", "read_root", "split", "Scaler", "check_finite", "JET_CLASSES", "JET_FEATURES", "make_constituents", "make_jet_images", "make_jets",
-           "write_jets_root"]
+__all__ = [
+    "load_inputs", "random_inputs", "read_features", "read_root", "split", "Scaler", "check_finite",
+    "JET_CLASSES", "JET_FEATURES", "make_constituents", "make_jet_images", "make_jets", "write_jets_root",
+]
