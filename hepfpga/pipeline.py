@@ -301,7 +301,9 @@ def convert_model(model, output_dir: str | Path, calibration: np.ndarray | None 
     `validation` is given, is also what the firmware is checked on (at most `options.max_events` events).
     `config_override` is an hls4ml-style config dict merged over the inferred one. An unchanged model,
     configuration and data whose project already exists is not rebuilt: the earlier report is returned.
-    Returns the report dict (`report["passed"]`: argmax agreement >= `options.min_agreement`).
+    Returns the report dict; `report["passed"]`: for softmax classifiers argmax agreement >=
+    `options.min_agreement`, for other outputs max |firmware - Keras| <= `options.max_relative_error` of the
+    Keras output range.
     """
     from hepfpga import convert as conv
     from hepfpga.compress.quantize import has_input_quantizer, quantize_inputs
@@ -334,14 +336,14 @@ def convert_model(model, output_dir: str | Path, calibration: np.ndarray | None 
     if not quantized:
         infer_precisions(model, config, calibration, opt.target_error, opt.headroom_bits, opt.table_size)
     elif not has_input_quantizer(model):
-        # bit_exact needs a known input type: take it from the calibration range.
+        # No input quantizer: hls4ml would default the input to fixed<16,6>; take it from the data instead.
         input_entry["result"] = fixed_type(*_stats(calibration), opt.target_error, opt.headroom_bits)[0]
     if config_override:
         _merge(config, config_override)
     evaluation = (validation if validation is not None else calibration)[: opt.max_events]
     if has_input_quantizer(model):
         evaluation = quantize_inputs(model, evaluation)
-    else:  # the firmware input is fixed-point: give Keras the same values
+    elif "fixed<" in str(input_entry.get("result")):  # the firmware input is fixed-point: give Keras the same
         evaluation = round_to_type(evaluation, input_entry["result"])
     fingerprint = _fingerprint(model, config, opt, (calibration, validation))
 
