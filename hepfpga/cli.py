@@ -20,6 +20,21 @@ def _quiet_libraries() -> None:
     tf.get_logger().setLevel("ERROR")
 
 
+def _add_data_options(p) -> None:
+    """Options saying how to read a model-input file (see `hepfpga.data.load_inputs`)."""
+    p.add_argument("--tree", help="TTree name for .root data")
+    p.add_argument("--branches", help="comma-separated feature branches for .root data, in model-input order")
+    p.add_argument("--scaler", help="scaler.json to standardise .root/.npy features as in training")
+    p.add_argument("--key", help="array name inside an .npz file")
+
+
+def _load_data(args, path, shape):
+    from hepfpga.data import load_inputs
+
+    branches = args.branches.split(",") if args.branches else None
+    return load_inputs(path, shape, tree=args.tree, branches=branches, scaler=args.scaler, key=args.key)
+
+
 def _demo(args) -> int:
     from hepfpga.pipeline import demo
 
@@ -32,16 +47,14 @@ def _convert(args) -> int:
     import yaml
 
     from hepfpga.convert.load import load_model
-    from hepfpga.data import load_inputs, random_inputs
+    from hepfpga.data import random_inputs
     from hepfpga.errors import ConfigError, DataError
     from hepfpga.pipeline import ConvertOptions, convert_model
 
     model = load_model(args.model, args.weights)
     shape = tuple(model.input_shape[1:])
-    branches = args.branches.split(",") if args.branches else None
-    data = dict(tree=args.tree, branches=branches, scaler=args.scaler)
     if args.calibration:
-        calibration = load_inputs(args.calibration, shape, key=args.key, **data)
+        calibration = _load_data(args, args.calibration, shape)
     elif args.random_calibration:
         calibration = random_inputs(shape, n=2000)
         print("WARNING: no calibration data: precisions are chosen for N(0,1) random inputs and are GUESSES. "
@@ -50,7 +63,7 @@ def _convert(args) -> int:
     else:
         raise DataError("no calibration data: give --calibration FILE (.npy, .npz, or .root with --tree and "
                         "--branches), or --random-calibration to accept guessed precisions")
-    validation = load_inputs(args.validation, shape, key=args.key, **data) if args.validation else None
+    validation = _load_data(args, args.validation, shape) if args.validation else None
     override = None
     if args.config:
         try:
@@ -75,12 +88,10 @@ def _csim(args) -> int:
     import numpy as np
 
     from hepfpga.convert.load import load_model
-    from hepfpga.data import load_inputs
     from hepfpga.pipeline import csim_project, project_model
 
     shape = tuple(load_model(project_model(args.project)).input_shape[1:])
-    branches = args.branches.split(",") if args.branches else None
-    x = load_inputs(args.data, shape, tree=args.tree, branches=branches, scaler=args.scaler, key=args.key)
+    x = _load_data(args, args.data, shape)
     report = csim_project(args.project, x, jobs=args.jobs, testbench=args.testbench,
                           testbench_events=args.testbench_events)
     if args.predictions_out:
@@ -147,10 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calibration", help="inputs the model will see: .npy, .npz, or .root (with --tree, --branches)")
     p.add_argument("--random-calibration", action="store_true", help="no data: use N(0,1) inputs (precisions are guesses)")
     p.add_argument("--validation", help="held-out inputs to verify on (same formats); default: the calibration set")
-    p.add_argument("--tree", help="TTree name for .root data")
-    p.add_argument("--branches", help="comma-separated feature branches for .root data, in model-input order")
-    p.add_argument("--scaler", help="scaler.json to standardise .root/.npy features as in training")
-    p.add_argument("--key", help="array name inside an .npz file")
+    _add_data_options(p)
     p.add_argument("--config", help="hls4ml-style YAML merged over the chosen configuration (e.g. a hls4ml_config.yml "
                                     "written by an earlier run, edited)")
     p.add_argument("--backend", choices=["Vitis", "Vivado"], default="Vitis")
@@ -176,10 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                                    "below --min-agreement or the testbench disagrees with the emulation.")
     p.add_argument("project", help="hls4ml project folder")
     p.add_argument("--data", required=True, help="inputs: .npy, .npz, or .root (with --tree, --branches)")
-    p.add_argument("--tree")
-    p.add_argument("--branches")
-    p.add_argument("--scaler")
-    p.add_argument("--key")
+    _add_data_options(p)
     p.add_argument("--jobs", type=int, default=None, help="threads (default: all cores)")
     p.add_argument("--testbench", action="store_true", help="also run the project's HLS testbench with g++")
     p.add_argument("--testbench-events", type=int, default=1000)

@@ -308,7 +308,7 @@ def convert_model(model, output_dir: str | Path, calibration: np.ndarray | None 
     from hepfpga import convert as conv
     from hepfpga.compress.quantize import has_input_quantizer, quantize_inputs
     from hepfpga.convert.load import check_supported
-    from hepfpga.convert.precision import _stats, fixed_type, infer_precisions, round_to_type
+    from hepfpga.convert.precision import fixed_type, infer_precisions, round_to_type, value_stats
     from hepfpga.convert.project import staged_project
     from hepfpga.csim import compare, emulate
     from hepfpga.errors import DataError
@@ -337,7 +337,7 @@ def convert_model(model, output_dir: str | Path, calibration: np.ndarray | None 
         infer_precisions(model, config, calibration, opt.target_error, opt.headroom_bits, opt.table_size)
     elif not has_input_quantizer(model):
         # No input quantizer: hls4ml would default the input to fixed<16,6>; take it from the data instead.
-        input_entry["result"] = fixed_type(*_stats(calibration), opt.target_error, opt.headroom_bits)[0]
+        input_entry["result"] = fixed_type(*value_stats(calibration), opt.target_error, opt.headroom_bits)[0]
     if config_override:
         _merge(config, config_override)
     evaluation = (validation if validation is not None else calibration)[: opt.max_events]
@@ -430,22 +430,20 @@ def _pre_softmax(hls_model, keras_layers, traces) -> dict | None:
 
 
 def _profile_rows(hls_model, keras_layers) -> list[dict]:
-    from hepfpga.csim.compare import _type_range
+    from hepfpga.convert.precision import value_stats
+    from hepfpga.csim.compare import type_range
 
     rows = []
     for node in hls_model.get_layers():
         if node.name not in keras_layers:
             continue
         precision = node.get_output_variable().type.precision
-        top, step = _type_range(precision)
+        top, step = type_range(precision)
         if not np.isfinite(top):
             continue
-        a = np.abs(np.asarray(keras_layers[node.name], dtype=np.float64))
-        nz = a[a > 0]
+        max_abs, rms = value_stats(keras_layers[node.name])
         rows.append(dict(layer=node.name, result=",".join(str(precision).split(",")[:2]).rstrip(">") + ">",
-                         max=float(a.max()),
-                         rms=float(np.sqrt(np.mean(nz**2))) if nz.size else 0.0,
-                         integer=int(np.log2(top)) + 1, fraction=int(round(-np.log2(step)))))
+                         max=max_abs, rms=rms, integer=int(np.log2(top)) + 1, fraction=int(round(-np.log2(step)))))
     return rows
 
 

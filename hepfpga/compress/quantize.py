@@ -46,10 +46,17 @@ def quantize(float_model, family: str, options: dict, **quant_options):
     return qmodel
 
 
+def _input_quantizer(model):
+    """The QKeras QActivation applied directly to the model input (the firmware input type), or None."""
+    first = next((layer for layer in model.layers if type(layer).__name__ != "InputLayer"), None)
+    if first is not None and type(first).__name__ == "QActivation" and first.input is model.inputs[0]:
+        return first
+    return None
+
+
 def has_input_quantizer(model) -> bool:
     """True if the first layer after the input is a QKeras QActivation (an explicit firmware input type)."""
-    first = next((layer for layer in model.layers if type(layer).__name__ != "InputLayer"), None)
-    return first is not None and type(first).__name__ == "QActivation" and first.input is model.inputs[0]
+    return _input_quantizer(model) is not None
 
 
 def quantize_inputs(model, x):
@@ -60,7 +67,5 @@ def quantize_inputs(model, x):
     """
     import numpy as np
 
-    if has_input_quantizer(model):
-        first = next(layer for layer in model.layers if type(layer).__name__ != "InputLayer")
-        return np.asarray(first(x)).astype(np.float32)
-    return np.asarray(x, dtype=np.float32)
+    quantizer = _input_quantizer(model)
+    return np.asarray(quantizer(x) if quantizer is not None else x, dtype=np.float32)

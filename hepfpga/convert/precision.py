@@ -97,7 +97,7 @@ def fixed_type(max_abs: float, scale: float, target_error: float = TARGET_ERROR,
     return f"fixed<{i + f},{i}{modes}>", i, f
 
 
-def _stats(x: np.ndarray) -> tuple[float, float]:
+def value_stats(x: np.ndarray) -> tuple[float, float]:
     """(max |x|, RMS of the non-zero values) of an array."""
     a = np.abs(np.asarray(x, dtype=np.float64)).ravel()
     nz = a[a > 0]
@@ -141,13 +141,9 @@ def infer_precisions(model, config: dict, x: np.ndarray, target_error: float = T
     spans inputs -8..8, so 4096 entries give a 1/256 input step); softmax: `softmax_config`.
     Returns {layer: {"max": observed max |x|, "rms": ..., "result": type, "integer": I, "fraction": F}}.
     """
-    import contextlib
-    import io
+    from hepfpga.csim.compare import keras_layer_outputs
 
-    from hls4ml.model.profiling import get_ymodel_keras
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        outputs = get_ymodel_keras(model, x)
+    outputs = keras_layer_outputs(model, x)
     keras_layers = {layer.name: layer for layer in model.layers}
     profile = {}
     previous = np.asarray(x)
@@ -162,7 +158,7 @@ def infer_precisions(model, config: dict, x: np.ndarray, target_error: float = T
         else:
             values = np.asarray(outputs.get(name, previous))
         previous = values
-        max_abs, rms = _stats(values)
+        max_abs, rms = value_stats(values)
         activation = _activation_name(keras_layers.get(base), name, base)
         if activation == "softmax":
             n = int(np.prod(values.shape[1:]))
@@ -187,7 +183,7 @@ def infer_precisions(model, config: dict, x: np.ndarray, target_error: float = T
         if layer is not None:
             for key, w in _weights(layer).items():
                 if key in prec:
-                    prec[key] = fixed_type(*_stats(w), target_error, 0)[0]
+                    prec[key] = fixed_type(*value_stats(w), target_error, 0)[0]
     return profile
 
 

@@ -11,7 +11,7 @@ import numpy as np
 DIVERGENCE = 0.05
 
 
-def _type_range(precision) -> tuple[float, float]:
+def type_range(precision) -> tuple[float, float]:
     """(largest magnitude, step) a fixed-point precision can hold; (inf, 0) for anything else."""
     width, integer = getattr(precision, "width", None), getattr(precision, "integer", None)
     if width is None or integer is None:
@@ -44,7 +44,7 @@ def layer_by_layer(keras_outputs: dict[str, np.ndarray], traces: dict[str, np.nd
         fw = np.asarray(traces[name], dtype=np.float64)
         ref = np.asarray(keras_outputs[name], dtype=np.float64).reshape(fw.shape)
         precision = node.get_output_variable().type.precision
-        top, step = _type_range(precision)
+        top, step = type_range(precision)
         keras_max = float(np.abs(ref).max()) if ref.size else 0.0
         diff = float(np.abs(fw - ref).max()) if ref.size else 0.0
         relative = diff / keras_max if keras_max > 0 else diff

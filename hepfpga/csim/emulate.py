@@ -6,6 +6,7 @@ import contextlib
 import io
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +27,18 @@ def require_compiler(compiler: str = "g++") -> str:
             "Install it (Debian/Ubuntu: `apt-get install g++`; Fedora: `dnf install gcc-c++`; "
             "conda: `conda install -c conda-forge gxx`) and run again.")
     return path
+
+
+def log_tail(text: str, lines: int = 15) -> str:
+    """The last `lines` lines of a tool's output, for an error message."""
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def cxx_std_flag(compiler: str) -> str:
+    """The C++ standard hls4ml's build_lib.sh picks: c++23 where the compiler has it, else c++11."""
+    probe = subprocess.run([compiler, "-Werror", "-fsyntax-only", "-std=c++23", "-xc++", "-", "-o", os.devnull],
+                           input="", capture_output=True, text=True)
+    return "-std=c++23" if probe.returncode == 0 else "-std=c++11"
 
 
 def _check_input(hls_model, x: np.ndarray) -> np.ndarray:
@@ -63,7 +76,7 @@ def run(hls_model, x: np.ndarray, trace: bool = False, log=print):
         fd, log_path = tempfile.mkstemp(prefix="hepfpga-compile-", suffix=".log")
         with os.fdopen(fd, "w") as f:
             f.write(captured.getvalue())
-        tail = "\n".join(captured.getvalue().strip().splitlines()[-15:])
+        tail = log_tail(captured.getvalue())
         raise CompilerError(f"building the firmware emulation failed ({err}). Last lines of the compiler "
                             f"output:\n{tail}\nFull log: {log_path}") from err
     (out_dir / COMPILE_LOG).write_text(captured.getvalue())

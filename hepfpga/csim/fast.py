@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hepfpga.csim.emulate import require_compiler
+from hepfpga.csim.emulate import cxx_std_flag, log_tail, require_compiler
 from hepfpga.errors import CompilerError, DataError
 
 LIBRARY = "hepfpga/batch.so"
@@ -72,7 +72,7 @@ class BatchEmulator:
             source.parent.mkdir(exist_ok=True)
             source.write_text(text)
             weights = self.project_dir / "firmware" / "weights"
-            cmd = [compiler, "-O3", "-fPIC", "-shared", _std_flag(compiler), "-fno-gnu-unique",
+            cmd = [compiler, "-O3", "-fPIC", "-shared", cxx_std_flag(compiler), "-fno-gnu-unique",
                    f"-I{self.project_dir / 'firmware' / 'ap_types'}", f"-I{self.project_dir / 'firmware'}",
                    f"-I{self.project_dir}", f'-DWEIGHTS_DIR="{weights}"',
                    *map(str, inputs), str(source), "-o", str(lib)]
@@ -81,7 +81,7 @@ class BatchEmulator:
             if done.returncode != 0:
                 log_path = self.project_dir / "hepfpga" / "batch_compile.log"
                 log_path.write_text(" ".join(cmd) + "\n" + done.stdout + done.stderr)
-                tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
+                tail = log_tail(done.stdout + done.stderr)
                 raise CompilerError(f"compiling the batched emulation failed:\n{tail}\nFull log: {log_path}")
         return ctypes.CDLL(str(lib))
 
@@ -143,13 +143,6 @@ class BatchEmulator:
             t.join()
         bar.close()
         return outs[0] if len(outs) == 1 else outs
-
-
-def _std_flag(compiler: str) -> str:
-    """The C++ standard hls4ml's build_lib.sh picks: c++23 where the compiler has it, else c++11."""
-    probe = subprocess.run([compiler, "-Werror", "-fsyntax-only", "-std=c++23", "-xc++", "-", "-o", os.devnull],
-                           input="", capture_output=True, text=True)
-    return "-std=c++23" if probe.returncode == 0 else "-std=c++11"
 
 
 def _progress(total: int, events: int, enabled: bool):

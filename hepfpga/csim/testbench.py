@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hepfpga.csim.emulate import require_compiler
+from hepfpga.csim.emulate import cxx_std_flag, log_tail, require_compiler
 from hepfpga.errors import CompilerError, DataError
 
 
@@ -52,9 +52,7 @@ def run_testbench(project_dir: str | Path, x: np.ndarray, expected: np.ndarray |
     write_tb_data(project_dir, x, expected)
     (project_dir / "hepfpga").mkdir(exist_ok=True)
     binary = project_dir / "hepfpga" / "testbench"
-    from hepfpga.csim.fast import _std_flag
-
-    cmd = [compiler, "-O3", _std_flag(compiler), "-Ifirmware/ap_types", "-Ifirmware", "-I.",
+    cmd = [compiler, "-O3", cxx_std_flag(compiler), "-Ifirmware/ap_types", "-Ifirmware", "-I.",
            f'-DWEIGHTS_DIR="{project_dir.resolve() / "firmware" / "weights"}"',
            f"firmware/{name}.cpp", f"{name}_test.cpp", "-o", str(binary.resolve())]
     log(f"compiling the HLS testbench {name}_test.cpp with g++ ...")
@@ -62,13 +60,13 @@ def run_testbench(project_dir: str | Path, x: np.ndarray, expected: np.ndarray |
     log_path = project_dir / "hepfpga" / "testbench_build.log"
     log_path.write_text(" ".join(cmd) + "\n" + built.stdout + built.stderr)
     if built.returncode != 0:
-        tail = "\n".join((built.stdout + built.stderr).strip().splitlines()[-15:])
+        tail = log_tail(built.stdout + built.stderr)
         raise CompilerError(f"the testbench failed to compile:\n{tail}\nFull log: {log_path}")
     log(f"running the testbench on {len(x)} events ...")
     ran = subprocess.run([str(binary.resolve())], cwd=project_dir, capture_output=True, text=True)
     (project_dir / "hepfpga" / "testbench_run.log").write_text(ran.stdout + ran.stderr)
     if ran.returncode != 0:
-        tail = "\n".join((ran.stdout + ran.stderr).strip().splitlines()[-15:])
+        tail = log_tail(ran.stdout + ran.stderr)
         raise CompilerError(f"the testbench exited with code {ran.returncode}:\n{tail}")
     results = project_dir / "tb_data" / "csim_results.log"
     out = np.loadtxt(results, ndmin=2)

@@ -13,6 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
+from hepfpga.csim.emulate import log_tail
 from hepfpga.errors import CompilerError, DataError
 
 #: Command-line tools per hls4ml backend, in order of preference.
@@ -59,7 +60,7 @@ def build(project_dir: str | Path, csim: bool = False, synth: bool = True, cosim
         linked.build(csim=csim, synth=synth, cosim=cosim, vsynth=vsynth)
     except Exception as err:
         logs = sorted(project_dir.glob("*.log")) + sorted(project_dir.glob("*_prj/solution1/*.log"))
-        tail = "\n".join(logs[-1].read_text(errors="replace").strip().splitlines()[-20:]) if logs else ""
+        tail = log_tail(logs[-1].read_text(errors="replace"), 20) if logs else ""
         raise CompilerError(f"{Path(tool).name} failed ({err}).\n{tail}\n"
                             f"Logs: {', '.join(map(str, logs)) or 'none written'}") from err
     return read_reports(project_dir)

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 from hepfpga.errors import ConfigError
 from hepfpga.models import register
-from hepfpga.models.common import Layers, check_positive, check_widths
+from hepfpga.models.common import Layers, check_positive, check_widths, fixed_weighted_sum
 from hepfpga.models.mlp import INPUT_QUANTIZER
 
 SCORE_LAYER = "mse"
@@ -90,9 +88,5 @@ def anomaly_model(ae):
     sq = layers.Multiply(name="squared")([diff, diff])
     if len(sq.shape) > 2:
         sq = layers.Flatten(name="flat")(sq)
-    n = int(sq.shape[-1])
-    mean = layers.Dense(1, use_bias=False, trainable=False, name=SCORE_LAYER)
-    score = mean(sq)
-    # 1/n is exact in fixed point when n is a power of two; otherwise it is the nearest representable value.
-    mean.set_weights([np.full((n, 1), 1.0 / n, np.float32)])
+    score = fixed_weighted_sum(sq, 1.0 / int(sq.shape[-1]), SCORE_LAYER)  # the mean
     return tf.keras.Model(inputs, score, name=f"{ae.name}_anomaly")

@@ -40,6 +40,18 @@ def quantized_bits(bits: int, integer: int):
     return qb(bits, integer, alpha=1)
 
 
+def fixed_weighted_sum(x, weight: float, name: str):
+    """weight * sum of `x` over its last axis, shape (N, 1), as a Dense(1) with fixed weights (no bias,
+    not trained): a reduction hls4ml converts. `weight` is exact in fixed point when it is a power of two."""
+    import numpy as np
+    from tensorflow.keras import layers
+
+    dense = layers.Dense(1, use_bias=False, trainable=False, name=name)
+    out = dense(x)
+    dense.set_weights([np.full((int(x.shape[-1]), 1), weight, np.float32)])
+    return out
+
+
 class Layers:
     """Float or QKeras layers with given bit widths; checks the widths once."""
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import tensorflow as tf
 
 from hepfpga.models import register
-from hepfpga.models.common import Layers, check_positive, check_widths
+from hepfpga.models.common import Layers, check_positive, check_widths, fixed_weighted_sum
 from hepfpga.models.mlp import INPUT_QUANTIZER
 
 SCORE_LAYER = "score"
@@ -80,10 +79,7 @@ def vae_anomaly_model(model):
 
     mu = model.get_layer("mu").output
     sq = layers.Multiply(name="mu_squared")([mu, mu])
-    total = layers.Dense(1, use_bias=False, trainable=False, name=SCORE_LAYER)
-    score = total(sq)
-    total.set_weights([np.ones((int(sq.shape[-1]), 1), np.float32)])
-    return tf.keras.Model(model.inputs, score, name=f"{model.name}_anomaly")
+    return tf.keras.Model(model.inputs, fixed_weighted_sum(sq, 1.0, SCORE_LAYER), name=f"{model.name}_anomaly")
 
 
 @register("gan")

@@ -7,6 +7,19 @@ from pathlib import Path
 import numpy as np
 
 
+def _save(fig, ax, path: str | Path, title: str, dpi: int) -> Path:
+    """Title the axes, lay the figure out, write it as PNG and free it."""
+    import matplotlib.pyplot as plt
+
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def roc_plot(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], path: str | Path,
              title: str = "") -> Path:
     """Draw one-vs-rest ROC curves of several models on one figure and save it as PNG.
@@ -36,13 +49,7 @@ def roc_plot(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], path: 
     ax.set_ylabel("background efficiency")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=2, loc="lower right")
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, path, title, dpi=130)
 
 
 def precision_profile(rows: list[dict], path: str | Path, title: str = "") -> Path:
@@ -70,10 +77,4 @@ def precision_profile(rows: list[dict], path: str | Path, title: str = "") -> Pa
     ax.set_xlabel("log2 |value|")
     ax.grid(True, axis="x", alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, path, title, dpi=120)
