@@ -125,3 +125,30 @@ def test_nan_rejected():
 def test_write_is_atomic(tmp_path):
     out = write_jets_root(tmp_path / "sub" / "j.root", 10)
     assert out.is_file() and not list(out.parent.glob("*.part"))
+
+
+def test_particle_and_image_datasets_round_trip_through_root(tmp_path):
+    """Fixed-size array branches (per-particle values, image pixels) come back as (N, *S, F)."""
+    from hepfpga.data import (IMAGE_BRANCH, PARTICLE_BRANCHES, make_constituents, make_jet_images,
+                              write_constituents_root, write_jet_images_root)
+
+    x, y = read_root(write_constituents_root(tmp_path / "p.root", 200, 8, seed=4), "particles", PARTICLE_BRANCHES)
+    x0, y0 = make_constituents(200, 8, seed=4)
+    assert x.shape == (200, 8, 3) and np.array_equal(x, x0) and np.array_equal(y, y0)
+    images, yi = read_root(write_jet_images_root(tmp_path / "i.root", 50, 12, seed=4), "images", [IMAGE_BRANCH])
+    images0, yi0 = make_jet_images(50, 12, seed=4)
+    assert images.shape == (50, 12, 12, 1) and np.array_equal(images, images0) and np.array_equal(yi, yi0)
+
+
+def test_jagged_and_mismatched_branches_rejected(tmp_path):
+    import awkward as ak
+
+    path = tmp_path / "jagged.root"
+    with uproot.recreate(path) as f:
+        f.mktree("t", {"pt": "var * float32", "eta": ("f4", (3,)), "mass": "f4", "label": "i4"})
+        f["t"].extend({"pt": ak.Array([[1.0, 2.0], [3.0]]), "eta": np.zeros((2, 3), np.float32),
+                       "mass": np.ones(2, np.float32), "label": np.zeros(2, np.int32)})
+    with pytest.raises(DataError, match="branch 'pt' .* is jagged .* pad or truncate"):
+        read_root(path, "t", ["pt"])
+    with pytest.raises(DataError, match=r"different shapes per entry: eta \(3,\), mass \(scalar\)"):
+        read_root(path, "t", ["eta", "mass"])

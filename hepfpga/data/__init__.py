@@ -4,15 +4,20 @@ from hepfpga.data.arrays import load_inputs, random_inputs
 from hepfpga.data.root import read_features, read_root, split
 from hepfpga.data.scaler import Scaler, check_finite
 from hepfpga.data.synthetic import (
-                                    JET_CLASSES,
-                                    JET_FEATURES,
-                                    make_constituents,
-                                    make_jet_images,
-                                    make_jets,
-                                    write_jets_root,
+    IMAGE_BRANCH,
+    JET_CLASSES,
+    JET_FEATURES,
+    PARTICLE_BRANCHES,
+    make_constituents,
+    make_jet_images,
+    make_jets,
+    write_constituents_root,
+    write_jet_images_root,
+    write_jets_root,
 )
 
 __all__ = [
     "load_inputs", "random_inputs", "read_features", "read_root", "split", "Scaler", "check_finite",
-    "JET_CLASSES", "JET_FEATURES", "make_constituents", "make_jet_images", "make_jets", "write_jets_root",
+    "IMAGE_BRANCH", "JET_CLASSES", "JET_FEATURES", "PARTICLE_BRANCHES", "make_constituents", "make_jet_images",
+    "make_jets", "write_constituents_root", "write_jet_images_root", "write_jets_root",
 ]

@@ -48,16 +48,27 @@ def _read_branches(path, tree: str, branches: Sequence[str]) -> dict[str, np.nda
         raise DataError(f"cannot read branches from {tree!r} in {path} ({type(err).__name__}: {err}); "
                         "the file may be truncated") from err
     for b in branches:
-        if arrays[b].dtype == object or arrays[b].ndim != 1:
-            raise DataError(f"branch {b!r} in {path} is not a flat numeric branch (one number per entry); "
-                            "jagged or nested branches need flattening first")
+        if arrays[b].dtype == object:
+            raise DataError(f"branch {b!r} in {path} is jagged (a different length per entry); pad or truncate it "
+                            "to a fixed size first (e.g. awkward.pad_none + fill_none)")
     return arrays
 
 
+def _stack(arrays: dict[str, np.ndarray], features: Sequence[str], path) -> np.ndarray:
+    """Stack feature branches on a new last axis: flat branches give (N, F); fixed-size array branches
+    of shape (N, *S) (e.g. per-particle values, image pixels) give (N, *S, F)."""
+    shapes = {b: arrays[b].shape[1:] for b in features}
+    if len(set(shapes.values())) > 1:
+        raise DataError(f"feature branches in {path} have different shapes per entry: "
+                        + ", ".join(f"{b} {s or '(scalar)'}" for b, s in shapes.items()))
+    return np.stack([arrays[b] for b in features], axis=-1)
+
+
 def read_features(path: str | Path, tree: str, branches: Sequence[str]) -> np.ndarray:
-    """Read flat numeric `branches` of `tree` into an array of shape (N, len(branches)), float32."""
+    """Read numeric `branches` of `tree` into an array (N, len(branches)), float32; fixed-size array
+    branches of shape (N, *S) give (N, *S, len(branches))."""
     arrays = _read_branches(path, tree, list(branches))
-    return np.stack([arrays[b] for b in branches], axis=1).astype(np.float32)
+    return _stack(arrays, list(branches), path).astype(np.float32)
 
 
 def read_root(source: str | Path | Sequence[str | Path] | Mapping[str, str | Path], tree: str,
@@ -66,8 +77,9 @@ def read_root(source: str | Path | Sequence[str | Path] | Mapping[str, str | Pat
     """Load features and labels from ROOT.
 
     `source` is a path, a list of paths (concatenated), or a {class name: path} mapping (one file per
-    class; `label_branch` is then ignored). Returns `x` of shape (N, len(features)), float32, and `y` of
-    shape (N,), int32 class indices. Raises DataError naming what is missing and what the file has.
+    class; `label_branch` is then ignored). Returns `x` of shape (N, len(features)), float32 (for
+    fixed-size array branches of shape (N, *S): (N, *S, len(features))), and `y` of shape (N,), int32
+    class indices. Raises DataError naming what is missing and what the file has.
     """
     features = list(features)
     if not features:
@@ -76,7 +88,7 @@ def read_root(source: str | Path | Sequence[str | Path] | Mapping[str, str | Pat
         xs, ys = [], []
         for k, path in enumerate(source.values()):
             arrays = _read_branches(path, tree, features)
-            xs.append(np.stack([arrays[b] for b in features], axis=1))
+            xs.append(_stack(arrays, features, path))
             ys.append(np.full(len(xs[-1]), k, dtype=np.int32))
         return np.concatenate(xs).astype(np.float32), np.concatenate(ys)
 
@@ -87,7 +99,7 @@ def read_root(source: str | Path | Sequence[str | Path] | Mapping[str, str | Pat
     xs, ys = [], []
     for path in paths:
         arrays = _read_branches(path, tree, features + labels)
-        xs.append(np.stack([arrays[b] for b in features], axis=1))
+        xs.append(_stack(arrays, features, path))
         if len(labels) == 1:
             ys.append(arrays[labels[0]].astype(np.int32))
         else:  # one-hot branches

@@ -125,25 +125,53 @@ def make_jets(n_events: int, seed: int = 0) -> dict[str, np.ndarray]:
     return out
 
 
+def _write_tree(path: str | Path, tree: str, branches: dict[str, np.ndarray]) -> Path:
+    """Write `branches` (arrays of shape (N, ...)) to a classic TTree with uproot, atomically."""
+    import uproot
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    with uproot.recreate(tmp) as f:
+        # mktree: a classic TTree (assigning a dict would write an RNTuple in uproot >= 5.7); a branch of
+        # shape (N, *S) becomes a fixed-size array branch.
+        f.mktree(tree, {k: (v.dtype, v.shape[1:]) if v.ndim > 1 else v.dtype for k, v in branches.items()}).extend(branches)
+    tmp.replace(path)
+    return path
+
+
+#: Branches of `write_constituents_root`, in the order of the last axis of `make_constituents`.
+PARTICLE_BRANCHES = ("part_ptfrac", "part_deta", "part_dphi")
+#: Branch of `write_jet_images_root`.
+IMAGE_BRANCH = "image"
+
+
+def write_constituents_root(path: str | Path, n_events: int, n_particles: int = 16, seed: int = 0,
+                            tree: str = "particles") -> Path:
+    """`make_constituents` written to ROOT: fixed-size (n_particles) branches `PARTICLE_BRANCHES` and the
+    integer `label`. `read_root(path, tree, PARTICLE_BRANCHES)` gives back (N, n_particles, 3)."""
+    x, label = make_constituents(n_events, n_particles, seed)
+    return _write_tree(path, tree, {**{b: np.ascontiguousarray(x[:, :, k]) for k, b in enumerate(PARTICLE_BRANCHES)},
+                                    LABEL_BRANCH: label})
+
+
+def write_jet_images_root(path: str | Path, n_events: int, size: int = 16, seed: int = 0, tree: str = "images") -> Path:
+    """`make_jet_images` written to ROOT: a fixed-size (size, size) branch `image` and the integer `label`.
+    `read_root(path, tree, [IMAGE_BRANCH])` gives back (N, size, size, 1)."""
+    images, label = make_jet_images(n_events, size, seed)
+    return _write_tree(path, tree, {IMAGE_BRANCH: np.ascontiguousarray(images[..., 0]), LABEL_BRANCH: label})
+
+
 def write_jets_root(path: str | Path, n_events: int, seed: int = 0, tree: str = "jets") -> Path:
     """Generate `n_events` jets with `make_jets` and write them to a ROOT TTree with uproot.
 
     The tree holds the 16 feature branches, the integer `label` branch and one-hot branches
     `j_g, j_q, j_W, j_Z, j_t` (int32) as in public jet-tagging datasets. Returns the path written.
     """
-    import uproot
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     jets = make_jets(n_events, seed)
     for k, name in enumerate(JET_CLASSES):
         jets[f"j_{name}"] = (jets[LABEL_BRANCH] == k).astype(np.int32)
-    tmp = path.with_name(path.name + ".part")
-    with uproot.recreate(tmp) as f:
-        # mktree: a classic TTree (assigning a dict would write an RNTuple in uproot >= 5.7).
-        f.mktree(tree, {k: v.dtype for k, v in jets.items()}).extend(jets)
-    tmp.replace(path)
-    return path
+    return _write_tree(path, tree, jets)
 
 
 #: Number of hard prongs and their typical angular separation (in units of 0.1 rad) per class.
