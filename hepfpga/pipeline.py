@@ -308,7 +308,14 @@ def convert_model(model, output_dir: str | Path, calibration: np.ndarray | None 
     from hepfpga import convert as conv
     from hepfpga.compress.quantize import has_input_quantizer, quantize_inputs
     from hepfpga.convert.load import check_supported
-    from hepfpga.convert.precision import fixed_type, infer_precisions, round_to_type, value_stats
+    from hepfpga.convert.precision import (
+        align_lstm_types,
+        fixed_type,
+        infer_precisions,
+        recurrent_precisions,
+        round_to_type,
+        value_stats,
+    )
     from hepfpga.convert.project import staged_project
     from hepfpga.csim import compare, emulate
     from hepfpga.errors import DataError
@@ -335,11 +342,14 @@ def convert_model(model, output_dir: str | Path, calibration: np.ndarray | None 
     input_entry = next(iter(config["LayerName"].values()))["Precision"]  # the input layer comes first
     if not quantized:
         infer_precisions(model, config, calibration, opt.target_error, opt.headroom_bits, opt.table_size)
-    elif not has_input_quantizer(model):
-        # No input quantizer: hls4ml would default the input to fixed<16,6>; take it from the data instead.
-        input_entry["result"] = fixed_type(*value_stats(calibration), opt.target_error, opt.headroom_bits)[0]
+    else:
+        recurrent_precisions(model, config, calibration, opt.target_error, opt.headroom_bits, opt.table_size)
+        if not has_input_quantizer(model):
+            # No input quantizer: hls4ml would default the input to fixed<16,6>; take it from the data instead.
+            input_entry["result"] = fixed_type(*value_stats(calibration), opt.target_error, opt.headroom_bits)[0]
     if config_override:
         _merge(config, config_override)
+    align_lstm_types(model, config)  # may widen the input type
     evaluation = (validation if validation is not None else calibration)[: opt.max_events]
     if has_input_quantizer(model):
         evaluation = quantize_inputs(model, evaluation)

@@ -69,3 +69,22 @@ def quantize_inputs(model, x):
 
     quantizer = _input_quantizer(model)
     return np.asarray(quantizer(x) if quantizer is not None else x, dtype=np.float32)
+
+
+def bake_recurrent_quantizers(model) -> None:
+    """Store the quantized values in the weights of QKeras recurrent layers (QLSTM, QGRU), in place.
+
+    hls4ml 1.3.0 writes these layers' raw float weights and lets the C++ fixed-point type truncate and
+    wrap them (a kernel value 1.0 in fixed<8,1> becomes -1.0), where QKeras rounds and saturates.
+    Quantizers are idempotent on their own grid, so the Keras model computes exactly what it did.
+    """
+    import numpy as np
+
+    for layer in model.layers:
+        cell = getattr(layer, "cell", None)
+        quantizers = getattr(cell, "quantizers", None)
+        if not quantizers:
+            continue
+        weights = layer.get_weights()
+        baked = [np.asarray(q(w), dtype=w.dtype) if q is not None else w for q, w in zip(quantizers, weights)]
+        layer.set_weights(baked + weights[len(baked):])

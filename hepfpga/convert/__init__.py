@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hepfpga.convert.precision import SOFTMAX_RESULT, SOFTMAX_TABLE_SIZE, softmax_config
+from hepfpga.convert.precision import SOFTMAX_RESULT, SOFTMAX_TABLE_SIZE, align_lstm_types, softmax_config
 from hepfpga.errors import ConfigError
 
 DEFAULT_PART = "xcvu13p-flga2577-2-e"
@@ -83,8 +83,8 @@ def _hls4ml_convert(model, output_dir, config: dict, bit_exact: bool, **kwargs):
     import hls4ml
 
     with warnings.catch_warnings():
-        # Our softmax `accum_t` key replaces the one hls4ml first derives from `Precision`, on purpose.
-        warnings.filterwarnings("ignore", message=r"Overriding attribute 'accum_t' of layer")
+        # Our softmax `accum_t` and recurrent `table_t` keys replace what hls4ml first derives, on purpose.
+        warnings.filterwarnings("ignore", message=r"Overriding attribute '(accum_t|table_t)' of layer")
         return hls4ml.converters.convert_from_keras_model(
             model, output_dir=str(output_dir), hls_config=copy.deepcopy(config), bit_exact=True if bit_exact else None,
             **kwargs)
@@ -102,15 +102,17 @@ def convert(model, output_dir: str | Path, config: dict | None = None, backend: 
     see `hepfpga.csim`.
     """
     from hepfpga.compress.prune import strip
-    from hepfpga.compress.quantize import has_input_quantizer
+    from hepfpga.compress.quantize import bake_recurrent_quantizers, has_input_quantizer
 
     if backend not in BACKENDS:
         raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if io_type not in ("io_parallel", "io_stream"):
         raise ConfigError(f"io_type must be io_parallel or io_stream, got {io_type!r}")
-    model = strip(model)
+    model = strip(model)  # a fresh copy: the caller's model is not changed
+    bake_recurrent_quantizers(model)
     if config is None:
         config = hls_config(model, backend)
+    align_lstm_types(model, config)
     exact = is_quantized(model) and has_input_quantizer(model)
     options = dict(project_name=project_name, backend=backend, part=part, clock_period=clock_period,
                    io_type=io_type, input_data_tb=input_data_tb, output_data_tb=output_data_tb)

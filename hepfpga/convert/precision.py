@@ -127,6 +127,10 @@ def _batchnorm_scale_bias(layer) -> tuple[np.ndarray, np.ndarray]:
     return np.broadcast_to(scale, layer.moving_mean.shape), beta - layer.moving_mean.numpy() * scale
 
 
+#: Keras recurrent layers hls4ml converts (io_parallel).
+RECURRENT = ("LSTM", "GRU", "QLSTM", "QGRU")
+
+
 def infer_precisions(model, config: dict, x: np.ndarray, target_error: float = TARGET_ERROR,
                      headroom_bits: int = HEADROOM_BITS, table_size: int = SOFTMAX_TABLE_SIZE) -> dict:
     """Fill every `Precision` of `config['LayerName']` (an hls4ml name-granularity config) from data.
@@ -171,6 +175,9 @@ def infer_precisions(model, config: dict, x: np.ndarray, target_error: float = T
         result, i, f = fixed_type(max_abs, rms, target_error, headroom_bits)
         prec["result"] = result
         profile[name] = dict(max=max_abs, rms=rms, result=result, integer=i, fraction=f)
+        if type(keras_layers.get(name)).__name__ in RECURRENT:
+            _recurrent_precisions(keras_layers[name], entry, outputs, x, f, target_error, table_size)
+            continue
         if "accum" in prec and name in keras_layers:
             extra = math.ceil(math.log2(max(1, _terms(keras_layers[name]))))
             prec["accum"] = fixed_type(max_abs, rms, target_error, headroom_bits, extra, extra,
@@ -185,6 +192,88 @@ def infer_precisions(model, config: dict, x: np.ndarray, target_error: float = T
                 if key in prec:
                     prec[key] = fixed_type(*value_stats(w), target_error, 0)[0]
     return profile
+
+
+def _input_name(layer) -> str:
+    return layer.inbound_nodes[0].inbound_layers.name
+
+
+def recurrent_precisions(model, config: dict, x: np.ndarray, target_error: float = TARGET_ERROR,
+                         headroom_bits: int = HEADROOM_BITS, table_size: int = SOFTMAX_TABLE_SIZE) -> None:
+    """Result, accumulator and table types of the LSTM/GRU layers of a QKeras `model` from calibration `x`.
+
+    QKeras quantizers fix the weight types, but not these: hls4ml's defaults (fixed<16,6>, 18-bit tables
+    with 10 fractional bits, 1024 entries) overflow the gate pre-activations of a trained layer.
+    """
+    from hepfpga.csim.compare import keras_layer_outputs
+
+    layers = [layer for layer in model.layers if type(layer).__name__ in RECURRENT and layer.name in config["LayerName"]]
+    if not layers:
+        return
+    outputs = keras_layer_outputs(model, x)
+    for layer in layers:
+        entry = config["LayerName"][layer.name]
+        result, _, f = fixed_type(*value_stats(outputs[layer.name]), target_error, headroom_bits)
+        entry.setdefault("Precision", {})["result"] = result
+        _recurrent_precisions(layer, entry, outputs, x, f, target_error, table_size, weights=False)
+
+
+def _recurrent_precisions(layer, entry: dict, outputs: dict, x: np.ndarray, fraction: int, target_error: float,
+                          table_size: int, weights: bool = True) -> None:
+    """Accumulator, table (and with `weights`, weight) types of an LSTM/GRU: hls4ml keeps the gate
+    pre-activations and, for an LSTM, the cell state in `accum_t`.
+
+    Layer outputs do not show the gate pre-activations, so their integer bits come from a bound:
+    per gate unit j, sum_i |W_ij| max|x| + sum_k |U_kj| (|h| <= 1) + |b_j|; an LSTM cell state grows by at
+    most 1 per step. Fractional bits: the result's plus log2(#terms), as for a Dense accumulator.
+    """
+    prec = entry.setdefault("Precision", {})
+    x_max = value_stats(np.asarray(outputs.get(_input_name(layer), x)))[0]
+    prec.pop("table", None)  # hls4ml reads the RNN table type only as a `table_t` layer key
+    entry["table_t"] = f"fixed<{TABLE_BITS},2>"  # sigmoid/tanh values in [-1, 1]
+    entry["TableSize"] = table_size
+    cell = layer.cell
+    kernel, recurrent = cell.kernel.numpy(), cell.recurrent_kernel.numpy()
+    bias = cell.bias.numpy() if cell.use_bias else np.zeros((kernel.shape[1],), np.float32)
+    bias = np.abs(bias).sum(0) if bias.ndim == 2 else np.abs(bias)  # GRU reset_after: input + recurrent bias
+    bound = float((np.abs(kernel).sum(0) * x_max + np.abs(recurrent).sum(0) + bias).max())
+    if type(layer).__name__.endswith("LSTM"):
+        bound = max(bound, float(layer.input_shape[1]))
+    extra = math.ceil(math.log2(kernel.shape[0] + recurrent.shape[0] + 1))
+    integer = max(1, math.ceil(math.log2(bound + 1e-12)) + 1) + 1
+    prec["accum"] = f"fixed<{integer + fraction + extra},{integer}>"
+    if weights:
+        arrays = {"weight": kernel, "recurrent_weight": recurrent, "bias": bias, "recurrent_bias": bias}
+        for key, w in arrays.items():
+            if key in prec:
+                prec[key] = fixed_type(*value_stats(w), target_error, 0)[0]
+
+
+def align_lstm_types(model, config: dict) -> None:
+    """Give each LSTM's input, result and accumulator one common type (the widest of the three).
+
+    hls4ml 1.3.0's io_parallel `nnet::lstm` (nnet_recurrent.h) passes its accumulator array where the
+    result type is expected and its state where the input type is expected, so it compiles only when
+    the three types are the same.
+    """
+    layers = config.get("LayerName", {})
+    for layer in model.layers:
+        if type(layer).__name__ not in ("LSTM", "QLSTM") or layer.name not in layers:
+            continue
+        source = _input_name(layer)
+        if source not in layers:
+            continue
+        source_prec = layers[source].setdefault("Precision", {})
+        rnn_prec = layers[layer.name].setdefault("Precision", {})
+        keys = [(source_prec, "result"), (rnn_prec, "result"), (rnn_prec, "accum")]
+        parsed = [parse_fixed(p[k]) for p, k in keys if isinstance(p.get(k), str) and "fixed<" in p[k]]
+        if not parsed:
+            continue
+        integer = max(i for _, i, _ in parsed)
+        fraction = max(w - i for w, i, _ in parsed)
+        common = f"fixed<{integer + fraction},{integer},RND,SAT>"
+        for p, k in keys:
+            p[k] = common
 
 
 def _activation_name(layer, name: str, base: str) -> str | None:

@@ -22,11 +22,23 @@ def type_range(precision) -> tuple[float, float]:
 
 
 def keras_layer_outputs(model, x: np.ndarray) -> dict[str, np.ndarray]:
-    """Every layer's Keras output on `x`, named as hls4ml names its layers (hls4ml's profiler)."""
-    from hls4ml.model.profiling import get_ymodel_keras
+    """Every layer's Keras output on `x`, named as hls4ml names its layers (hls4ml's profiler).
 
-    with contextlib.redirect_stdout(io.StringIO()):
-        return get_ymodel_keras(model, x)
+    hls4ml's profiler (`get_ymodel_keras`) splits a layer's built-in activation off by setting
+    `layer.activation = None`, which recurrent layers refuse (read-only property). hls4ml converts an
+    LSTM/GRU with its activations as one layer, so models with recurrent layers are traced layer by
+    layer whole, under the same names.
+    """
+    import tensorflow as tf
+    from hls4ml.model.profiling import _is_ignored_layer, get_ymodel_keras
+
+    if not any(isinstance(layer, tf.keras.layers.RNN) for layer in model.layers):
+        with contextlib.redirect_stdout(io.StringIO()):
+            return get_ymodel_keras(model, x)
+    layers = [layer for layer in model.layers if not _is_ignored_layer(layer)]
+    probe = tf.keras.Model(model.inputs, [layer.output for layer in layers])
+    outputs = probe.predict(x, batch_size=1024, verbose=0)
+    return {layer.name: np.asarray(out) for layer, out in zip(layers, outputs)}
 
 
 def layer_by_layer(keras_outputs: dict[str, np.ndarray], traces: dict[str, np.ndarray], hls_model) -> list[dict]:
