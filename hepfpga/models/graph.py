@@ -1,0 +1,109 @@
+"""Interaction network (message passing on a fully connected particle graph), from convertible layers.
+
+hls4ml 1.3.0 has no message-passing layer, but on a fixed, fully connected graph of N nodes every step
+is a fixed linear map or a shared MLP, which it does convert:
+
+- gather: node features (N, F) -> sender and receiver features of the E = N(N-1) directed edges, each a
+  kernel-size-1 convolution over the transposed features with a fixed one-hot (N, E) kernel;
+- edge MLP: shared over edges, kernel-size-1 convolutions on (E, 2F);
+- aggregate: sum of the messages arriving at each node, a fixed one-hot (E, N) kernel;
+- node MLP on (N, F + H), mean over nodes, classifier head.
+
+The fixed kernels are not trained (0/1 values, exact in any fixed-point type). This computes exactly an
+interaction network with sum aggregation on the complete graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from hepfpga.errors import ConfigError
+from hepfpga.models import register
+from hepfpga.models.common import Layers, check_positive, check_widths
+from hepfpga.models.mlp import INPUT_QUANTIZER, classifier_head
+
+#: Largest graph: E = N(N-1) edges grow quadratically, and every edge is a parallel MLP in firmware.
+MAX_NODES = 16
+
+
+def edge_matrices(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """One-hot (N, E) sender and receiver matrices of the complete directed graph without self-loops."""
+    pairs = [(s, r) for r in range(n) for s in range(n) if s != r]
+    send, receive = np.zeros((n, len(pairs)), np.float32), np.zeros((n, len(pairs)), np.float32)
+    for e, (s, r) in enumerate(pairs):
+        send[s, e] = receive[r, e] = 1.0
+    return send, receive
+
+
+def _fixed_map(x, matrix: np.ndarray, name: str, quantized: bool):
+    """x (A, B) -> (A, C): x @ matrix (B, C) with a fixed 0/1 matrix, as a transposed 1x1 convolution."""
+    from tensorflow.keras import layers
+
+    if quantized:
+        from qkeras import QConv1D
+
+        from hepfpga.models.common import quantized_bits
+
+        conv = QConv1D(matrix.shape[1], 1, use_bias=False, trainable=False, name=name, kernel_initializer="zeros",
+                       kernel_quantizer=quantized_bits(2, 1))  # holds 0 and 1 exactly
+    else:
+        conv = layers.Conv1D(matrix.shape[1], 1, use_bias=False, trainable=False, name=name, kernel_initializer="zeros")
+    out = layers.Permute((2, 1), name=f"{name}_out")(conv(layers.Permute((2, 1), name=f"{name}_in")(x)))
+    conv.set_weights([matrix[None]])
+    return out
+
+
+@register("interaction_network")
+def interaction_network(
+    n_particles: int = 8,
+    n_features: int = 3,
+    n_classes: int = 5,
+    edge: Sequence[int] = (16, 16),
+    node: Sequence[int] = (16,),
+    head: Sequence[int] = (16,),
+    softmax: bool = True,
+    quantized: bool = False,
+    weight_bits: int = 8,
+    weight_integer: int = 0,
+    activation_bits: int = 8,
+    activation_integer: int = 2,
+    input_bits: int = 16,
+    input_integer: int = 5,
+    name: str = "interaction_network",
+):
+    """Interaction network on the complete graph of `n_particles` nodes with `n_features` each: edge
+    MLP on (sender, receiver) pairs, sum of incoming messages, node MLP, mean over nodes, MLP -> logits.
+
+    The output does not depend on the order of the particles.
+    """
+    import tensorflow as tf
+    from tensorflow.keras import layers
+
+    for option, value in (("n_features", n_features), ("n_classes", n_classes)):
+        check_positive(option, value)
+    if not isinstance(n_particles, int) or not 2 <= n_particles <= MAX_NODES:
+        raise ConfigError(f"n_particles must be an integer in [2, {MAX_NODES}] (edges grow as N(N-1)), got {n_particles!r}")
+    edge, node = check_widths("edge", edge), check_widths("node", node)
+    head = check_widths("head", head) if head else ()
+    q = Layers(quantized, weight_bits, weight_integer, activation_bits, activation_integer, input_bits, input_integer)
+
+    x_in = layers.Input(shape=(n_particles, n_features), name="inputs")
+    x = q.input(x_in, INPUT_QUANTIZER)
+    send, receive = edge_matrices(n_particles)
+    pairs = layers.Concatenate(name="edge_inputs")([_fixed_map(x, send, "senders", quantized),
+                                                   _fixed_map(x, receive, "receivers", quantized)])
+    for i, width in enumerate(edge):
+        pairs = q.conv(1, width, 1, f"edge_{i}")(pairs)
+        pairs = q.activation("relu", f"edge_relu_{i}")(pairs)
+    incoming = _fixed_map(pairs, receive.T.copy(), "aggregate", quantized)  # (N, H): sum over edges into each node
+    nodes = layers.Concatenate(name="node_inputs")([x, incoming])
+    for i, width in enumerate(node):
+        nodes = q.conv(1, width, 1, f"node_{i}")(nodes)
+        nodes = q.activation("relu", f"node_relu_{i}")(nodes)
+    out = layers.GlobalAveragePooling1D(name="pool")(nodes)
+    for i, width in enumerate(head):
+        out = q.dense(width, f"head_{i}")(out)
+        out = q.activation("relu", f"head_relu_{i}")(out)
+    return tf.keras.Model(x_in, classifier_head(out, q, n_classes, softmax), name=name)

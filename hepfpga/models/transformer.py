@@ -1,0 +1,62 @@
+"""Transformer encoder classifier for particle sequences (multi-head self-attention, layer norm, MLP).
+
+hls4ml 1.3.0 converts LayerNormalization but has no MultiHeadAttention handler for Keras 2 / QKeras
+models, so this family builds and trains; conversion is pending custom HLS layers.
+"""
+
+from __future__ import annotations
+
+from hepfpga.errors import ConfigError
+from hepfpga.models import register
+from hepfpga.models.common import Layers, check_positive
+from hepfpga.models.mlp import INPUT_QUANTIZER, classifier_head
+
+#: Longest sequence the builder accepts (attention scores grow as n_particles**2 per head).
+MAX_TOKENS = 32
+
+
+@register("transformer")
+def transformer(
+    n_particles: int = 16,
+    n_features: int = 3,
+    n_classes: int = 5,
+    d_model: int = 16,
+    heads: int = 2,
+    blocks: int = 1,
+    mlp: int = 32,
+    softmax: bool = True,
+    quantized: bool = False,
+    weight_bits: int = 8,
+    weight_integer: int = 0,
+    activation_bits: int = 8,
+    activation_integer: int = 2,
+    input_bits: int = 16,
+    input_integer: int = 5,
+    name: str = "transformer",
+):
+    """Per-particle embedding to `d_model`, `blocks` encoder blocks (multi-head self-attention with
+    `heads` heads + residual + layer norm, MLP of width `mlp` + residual + layer norm), mean over
+    particles -> logits. In QKeras form the embedding, MLPs and head are quantized; attention is float.
+    """
+    import tensorflow as tf
+    from tensorflow.keras import layers
+
+    for option, value in (("n_features", n_features), ("n_classes", n_classes), ("d_model", d_model),
+                          ("heads", heads), ("blocks", blocks), ("mlp", mlp)):
+        check_positive(option, value)
+    if not isinstance(n_particles, int) or not 1 <= n_particles <= MAX_TOKENS:
+        raise ConfigError(f"n_particles must be an integer in [1, {MAX_TOKENS}], got {n_particles!r}")
+    if d_model % heads:
+        raise ConfigError(f"heads ({heads}) must divide d_model ({d_model})")
+    q = Layers(quantized, weight_bits, weight_integer, activation_bits, activation_integer, input_bits, input_integer)
+
+    x_in = layers.Input(shape=(n_particles, n_features), name="inputs")
+    x = q.conv(1, d_model, 1, "embed")(q.input(x_in, INPUT_QUANTIZER))
+    for b in range(blocks):
+        attention = layers.MultiHeadAttention(heads, d_model // heads, name=f"attention_{b}")(x, x)
+        x = layers.LayerNormalization(name=f"norm_attention_{b}")(layers.Add(name=f"residual_attention_{b}")([x, attention]))
+        h = q.activation("relu", f"mlp_relu_{b}")(q.conv(1, mlp, 1, f"mlp_{b}_0")(x))
+        h = q.conv(1, d_model, 1, f"mlp_{b}_1")(h)
+        x = layers.LayerNormalization(name=f"norm_mlp_{b}")(layers.Add(name=f"residual_mlp_{b}")([x, h]))
+    x = layers.GlobalAveragePooling1D(name="pool")(x)
+    return tf.keras.Model(x_in, classifier_head(x, q, n_classes, softmax), name=name)
