@@ -48,7 +48,13 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from hepfpga.convert.precision import (  # noqa: E402
-    fixed_type, fractional_bits, infer_precisions, integer_bits, parse_fixed, round_to_type)
+    fixed_type,
+    fractional_bits,
+    infer_precisions,
+    integer_bits,
+    parse_fixed,
+    round_to_type,
+)
 
 
 def test_integer_and_fractional_bits():
@@ -111,3 +117,37 @@ def test_infer_precisions_on_known_ranges():
     assert profile["sig"]["max"] < 1.0 and parse_fixed(layers["sig"]["Precision"]["result"])[1] == 2
     assert layers["sig"]["TableSize"] == 4096
     assert parse_fixed(layers["sig"]["Precision"]["table"])[:2] == (18, 1)
+
+
+def test_lstm_input_result_and_accumulator_share_one_type():
+    """hls4ml's nnet::lstm compiles only with one type for its input, result and accumulator."""
+    from hepfpga.convert.precision import align_lstm_types
+
+    model = build("rnn", cell="lstm", n_steps=4, n_features=2, units=3, dense=())
+    config = {"LayerName": {"inputs": {"Precision": {"result": "fixed<14,6,RND,SAT>"}},
+                            "rnn": {"Precision": {"result": "fixed<11,2,RND,SAT>", "accum": "fixed<20,7>"}}}}
+    align_lstm_types(model, config)
+    types = {config["LayerName"]["inputs"]["Precision"]["result"], config["LayerName"]["rnn"]["Precision"]["result"],
+             config["LayerName"]["rnn"]["Precision"]["accum"]}
+    assert types == {"fixed<20,7,RND,SAT>"}  # widest integer part (7) and fraction (13)
+    gru = build("rnn", cell="gru", n_steps=4, n_features=2, units=3, dense=())
+    untouched = {"LayerName": {"inputs": {"Precision": {"result": "fixed<14,6>"}}, "rnn": {"Precision": {"result": "fixed<11,2>"}}}}
+    align_lstm_types(gru, untouched)
+    assert untouched["LayerName"]["rnn"]["Precision"]["result"] == "fixed<11,2>"
+
+
+def test_recurrent_quantizers_baked_without_changing_keras_outputs():
+    """QLSTM weights are stored quantized (hls4ml writes raw weights); Keras computes the same."""
+    from hepfpga.compress.quantize import bake_recurrent_quantizers
+
+    model = build("rnn", cell="lstm", n_steps=5, n_features=3, units=4, dense=(), quantized=True, weight_bits=6)
+    layer = model.get_layer("rnn")
+    kernel, recurrent, bias = layer.get_weights()
+    bias[:] = 1.0  # outside quantized_bits(6, 0): QKeras saturates it to 31/32
+    layer.set_weights([kernel + 0.003, recurrent, bias])
+    x = np.random.default_rng(0).standard_normal((20, 5, 3)).astype(np.float32)
+    before = model.predict(x, verbose=0)
+    bake_recurrent_quantizers(model)
+    baked = layer.get_weights()
+    assert np.allclose(baked[2], 31 / 32) and np.allclose(baked[0] * 32, np.round(baked[0] * 32))
+    np.testing.assert_array_equal(model.predict(x, verbose=0), before)

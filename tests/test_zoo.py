@@ -7,7 +7,17 @@ import numpy as np
 import pytest
 
 from hepfpga.compress import prune, quantize
-from hepfpga.data import make_constituents, make_jet_images
+from hepfpga.data import (
+    IMAGE_BRANCH,
+    JET_FEATURES,
+    PARTICLE_BRANCHES,
+    make_constituents,
+    make_jet_images,
+    make_jets,
+    read_root,
+    write_constituents_root,
+    write_jet_images_root,
+)
 from hepfpga.errors import ConfigError
 from hepfpga.models import available, build, options
 from hepfpga.pipeline import ConvertOptions, convert_model
@@ -15,34 +25,62 @@ from hepfpga.train import fit
 
 SCALE = np.array([10.0, 1.0, 1.0], np.float32)  # pT fraction -> O(1)
 
-#: label, family, builder options (small, Level-1 sized), dataset, (float epochs, batch size)
+#: label, family, builder options (small, Level-1 sized), dataset, (float epochs, batch size), QKeras exact
+#: before the softmax (False where hls4ml evaluates sigmoid/tanh from lookup tables: LSTM, GRU)
 ZOO = [
-    ("cnn2d", "cnn", dict(input_shape=(16, 16, 1), conv_filters=(4, 8), dense=(16,)), "images", (4, 256)),
-    ("cnn1d", "cnn", dict(input_shape=(16, 3), conv_filters=(8, 8), dense=(16,)), "sequences", (4, 256)),
-    ("resnet", "resnet", dict(input_shape=(16, 16, 1), filters=8, blocks=1), "images", (6, 128)),
-    ("deepsets", "deepsets", dict(n_particles=16, n_features=3, phi=(16, 16), rho=(16,)), "sets", (4, 256)),
+    ("mlp", "mlp", dict(n_inputs=16, hidden=(32, 16)), "jets", (4, 256), True),
+    ("cnn2d", "cnn", dict(input_shape=(16, 16, 1), conv_filters=(4, 8), dense=(16,)), "images", (4, 256), True),
+    ("cnn1d", "cnn", dict(input_shape=(16, 3), conv_filters=(8, 8), dense=(16,)), "sequences", (4, 256), True),
+    ("resnet", "resnet", dict(input_shape=(16, 16, 1), filters=8, blocks=1), "images", (6, 128), True),
+    ("lstm", "rnn", dict(n_steps=16, n_features=3, cell="lstm", units=16, dense=(16,)), "sequences", (4, 256), False),
+    ("gru", "rnn", dict(n_steps=16, n_features=3, cell="gru", units=16, dense=(16,)), "sequences", (4, 256), False),
+    # 6 epochs: after 4, near-tied logits made float argmax agreement range 98.7-99.9 % over 4 seeds.
+    ("deepsets", "deepsets", dict(n_particles=16, n_features=3, phi=(16, 16), rho=(16,)), "sets", (6, 256), True),
+    ("interaction_network", "interaction_network", dict(n_particles=8, n_features=3), "graphs", (4, 256), True),
 ]
 
 
 @pytest.fixture(scope="module")
-def datasets():
-    img, yi = make_jet_images(6000, 16, seed=3)
-    parts, yp = make_constituents(6000, 16, seed=3)
+def datasets(tmp_path_factory):
+    """The zoo's synthetic datasets, written to ROOT with uproot and read back as a user's files are."""
+    folder = tmp_path_factory.mktemp("zoo_data")
+    img, yi = read_root(write_jet_images_root(folder / "images.root", 6000, 16, seed=3), "images", [IMAGE_BRANCH])
+    parts, yp = read_root(write_constituents_root(folder / "particles.root", 6000, 16, seed=3), "particles",
+                          PARTICLE_BRANCHES)
+    graphs, yg = read_root(write_constituents_root(folder / "graphs.root", 6000, 8, seed=3), "particles",
+                           PARTICLE_BRANCHES)
     ordered = np.take_along_axis(parts, np.argsort(-parts[:, :, :1], axis=1), axis=1)  # pT-ordered sequence
-    return {"images": (img * 10, yi), "sets": (parts * SCALE, yp), "sequences": (ordered * SCALE, yp)}
+    d = make_jets(6000, seed=3)
+    jets = np.stack([d[f] for f in JET_FEATURES], 1)
+    jets = (jets - jets.mean(0)) / jets.std(0)
+    return {"images": (img * 10, yi), "sets": (parts * SCALE, yp), "sequences": (ordered * SCALE, yp),
+            "graphs": (graphs * SCALE, yg), "jets": (jets.astype(np.float32), d["label"])}
+
+
+def _to_firmware(model, path, xt, xv, support, family, form, events=1000):
+    """convert_model (calibration: 1000 events of `xt`; verification: `xv`) in io_parallel and in
+    io_stream (300 events); records both in the support matrix; returns both reports."""
+    quiet = dict(log=lambda *a: None)
+    report = convert_model(model, path / "parallel", xt[:1000], validation=xv, options=ConvertOptions(max_events=events),
+                           **quiet)
+    support(family, form, "io_parallel", report)
+    stream = convert_model(model, path / "stream", xt[:1000], validation=xv[:300],
+                           options=ConvertOptions(max_events=300, io_type="io_stream"), **quiet)
+    support(family, form, "io_stream", stream)
+    return report, stream
 
 
 @pytest.mark.csim
-@pytest.mark.parametrize("label, family, opts, data, training", ZOO, ids=[z[0] for z in ZOO])
-def test_zoo_family_to_firmware(label, family, opts, data, training, datasets, tmp_path):
+@pytest.mark.parametrize("label, family, opts, data, training, exact", ZOO, ids=[z[0] for z in ZOO])
+def test_zoo_family_to_firmware(label, family, opts, data, training, exact, datasets, support, tmp_path):
     x, y = datasets[data]
     xt, yt, xv, yv = x[:5000], y[:5000], x[5000:], y[5000:]
     float_model = build(family, **opts)
     epochs, batch = training
     fit(float_model, xt, yt, xv, yv, epochs=epochs, batch_size=batch, verbose=0)
-    report = convert_model(float_model, tmp_path / "float", xt[:1000], validation=xv,
-                           options=ConvertOptions(max_events=1000), log=lambda *a: None)
+    report, stream = _to_firmware(float_model, tmp_path / "float", xt, xv, support, label, "float")
     assert report["agreement"]["argmax_agreement"] >= 0.99, report["first_divergence"]
+    assert stream["agreement"]["argmax_agreement"] >= 0.99, stream["first_divergence"]
 
     steps = 2 * int(np.ceil(len(xt) / 256))
     sparse = prune.prune(float_model, 0.5, end_step=steps)
@@ -54,10 +92,31 @@ def test_zoo_family_to_firmware(label, family, opts, data, training, datasets, t
         early_stopping=False, verbose=0)
     qmodel = prune.strip(qmodel)
     assert min(prune.sparsity(qmodel).values()) >= 0.49
-    qreport = convert_model(qmodel, tmp_path / "qkeras", xt[:1000], validation=xv,
-                            options=ConvertOptions(max_events=1000), log=lambda *a: None)
+    qreport, qstream = _to_firmware(qmodel, tmp_path / "qkeras", xt, xv, support, label, "QKeras")
     assert qreport["agreement"]["argmax_agreement"] >= 0.99, qreport["first_divergence"]
-    assert qreport["pre_softmax"]["mismatching_values"] == 0
+    if exact:
+        assert qreport["pre_softmax"]["mismatching_values"] == 0
+    assert qstream["agreement"]["argmax_agreement"] >= 0.99, qstream["first_divergence"]
+
+
+@pytest.mark.xfail(strict=True, raises=ConfigError,
+                   reason="conversion pending: hls4ml 1.3.0 has no MultiHeadAttention handler for Keras 2 / QKeras "
+                          "models (custom HLS layer: issue 6)")
+@pytest.mark.parametrize("quantized", [False, True], ids=["float", "qkeras"])
+def test_transformer_builds_trains_conversion_pending(quantized, datasets, support, tmp_path):
+    x, y = datasets["sequences"]
+    model = build("transformer", n_particles=16, n_features=3, d_model=16, heads=2, quantized=quantized)
+    history = fit(model, x[:2000], y[:2000], x[5000:], y[5000:], epochs=2, batch_size=256, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert (model.predict(x[5000:], verbose=0).argmax(1) == y[5000:]).mean() > 0.3  # learns: 5 classes, chance 0.2
+    try:
+        convert_model(model, tmp_path / "prj", x[:500], options=ConvertOptions(max_events=200), log=lambda *a: None)
+    except ConfigError as err:
+        assert "MultiHeadAttention" in str(err) and not (tmp_path / "prj").exists()
+        for io_type in ("io_parallel", "io_stream"):
+            support("transformer", "QKeras" if quantized else "float", io_type,
+                    "builds and trains; conversion pending (no MultiHeadAttention handler in hls4ml 1.3.0)")
+        raise
 
 
 def test_deepsets_is_permutation_invariant():
@@ -76,24 +135,42 @@ def test_deepsets_is_permutation_invariant():
     ("resnet", dict(blocks=0), "blocks must be a positive integer"),
     ("deepsets", dict(pooling="sum"), "pooling must be 'mean' or 'max'"),
     ("deepsets", dict(quantized=True, weight_bits=40), r"bits must be an integer in \[2, 32\]"),
+    ("rnn", dict(cell="simple"), "cell must be 'lstm' or 'gru'"),
+    ("rnn", dict(units=0), "units must be a positive integer"),
+    ("interaction_network", dict(n_particles=40), r"n_particles must be an integer in \[2, 16\]"),
+    ("interaction_network", dict(edge=()), "edge must be a non-empty list"),
+    ("transformer", dict(d_model=16, heads=3), r"heads \(3\) must divide d_model \(16\)"),
+    ("transformer", dict(n_particles=64), r"n_particles must be an integer in \[1, 32\]"),
 ])
 def test_builders_validate_options(family, bad, match):
     with pytest.raises(ConfigError, match=match):
         build(family, **bad)
 
 
+def test_interaction_network_is_permutation_invariant_and_sums_messages():
+    from hepfpga.models.graph import edge_matrices
+
+    send, receive = edge_matrices(4)
+    assert send.shape == (4, 12) and (send.sum(0) == 1).all() and (receive.sum(1) == 3).all()
+    assert not (send * receive).any()  # no self-loops
+    x, _ = make_constituents(8, 8, seed=1)
+    m = build("interaction_network", n_particles=8)
+    shuffled = x[:, np.random.default_rng(0).permutation(8)]
+    np.testing.assert_allclose(m.predict(x, verbose=0), m.predict(shuffled, verbose=0), rtol=1e-5, atol=1e-6)
+
+
 def test_models_listed():
     listed = available()
-    assert {"mlp", "cnn", "resnet", "deepsets", "autoencoder", "vae", "gan"} <= set(listed)
+    assert {"mlp", "cnn", "resnet", "rnn", "deepsets", "interaction_network", "autoencoder", "vae", "gan",
+            "transformer"} <= set(listed)
     assert options("cnn")["pool_size"] == 2 and "quantized" in options("resnet")
 
 
 @pytest.mark.csim
 @pytest.mark.parametrize("conv", [False, True], ids=["dense_dae", "conv_ae"])
-def test_autoencoder_anomaly_score_to_firmware(conv, tmp_path):
+def test_autoencoder_anomaly_score_to_firmware(conv, support, tmp_path):
     """Denoising (dense) and convolutional autoencoders on background jets: the deployable anomaly score
     (encoder + decoder + MSE from convertible layers) agrees within 1 % of its range, float and QKeras."""
-    from hepfpga.data import JET_FEATURES, make_jets
     from hepfpga.models.autoencoder import SCORE_LAYER, anomaly_model
     from hepfpga.train import fit_autoencoder
 
@@ -108,13 +185,13 @@ def test_autoencoder_anomaly_score_to_firmware(conv, tmp_path):
     fit_autoencoder(ae, background[:2500], background[2500:], epochs=5, noise=0.0 if conv else 0.1, verbose=0)
     qae = quantize.quantize(ae, "autoencoder", opts)
     fit_autoencoder(qae, background[:2500], background[2500:], epochs=3, verbose=0)
-    for name, model in (("float", ae), ("qkeras", qae)):
+    for name, model in (("float", ae), ("QKeras", qae)):
         scorer = anomaly_model(model)
         assert scorer.output_shape == (None, 1) and scorer.layers[-1].name == SCORE_LAYER
-        report = convert_model(scorer, tmp_path / name, background[:1000], validation=x[:2000],
-                               options=ConvertOptions(max_events=1000), log=lambda *a: None)
-        assert report["pre_softmax"] is None and report["passed"], report["first_divergence"]
-        assert report["agreement"]["relative_max_abs_diff"] <= 0.01
+        for report in _to_firmware(scorer, tmp_path / name, background, x[:2000], support,
+                                   "autoencoder_conv" if conv else "autoencoder_dense", name):
+            assert report["pre_softmax"] is None and report["passed"], report["first_divergence"]
+            assert report["agreement"]["relative_max_abs_diff"] <= 0.01
     # The score separates the anomalies: W/Z/t jets reconstruct worse than q/g on average.
     score = anomaly_model(ae).predict(x, verbose=0)[:, 0]
     assert score[d["label"] >= 2].mean() > score[d["label"] <= 1].mean()
@@ -130,9 +207,8 @@ def test_autoencoder_options_checked():
 
 
 @pytest.mark.csim
-def test_vae_anomaly_score_to_firmware(tmp_path):
+def test_vae_anomaly_score_to_firmware(support, tmp_path):
     """VAE trained on background jets; its firmware part (mean head + sum mu^2) agrees within 1 %."""
-    from hepfpga.data import JET_FEATURES, make_jets
     from hepfpga.models.generative import vae_anomaly_model
     from hepfpga.train import fit_autoencoder
 
@@ -144,18 +220,17 @@ def test_vae_anomaly_score_to_firmware(tmp_path):
     fit_autoencoder(model, background[:2500], background[2500:], epochs=5, verbose=0)
     qmodel = quantize.quantize(model, "vae", {})
     fit_autoencoder(qmodel, background[:2500], background[2500:], epochs=3, verbose=0)
-    for name, m in (("float", model), ("qkeras", qmodel)):
+    for name, m in (("float", model), ("QKeras", qmodel)):
         scorer = vae_anomaly_model(m)
         assert "sampling" not in [layer.name for layer in scorer.layers]  # training-only layer left out
-        report = convert_model(scorer, tmp_path / name, background[:1000], validation=x[:2000],
-                               options=ConvertOptions(max_events=1000), log=lambda *a: None)
-        assert report["passed"] and report["agreement"]["relative_max_abs_diff"] <= 0.01
+        for report in _to_firmware(scorer, tmp_path / name, background, x[:2000], support, "vae", name):
+            assert report["passed"] and report["agreement"]["relative_max_abs_diff"] <= 0.01
     score = vae_anomaly_model(model).predict(x, verbose=0)[:, 0]
     assert score[d["label"] >= 2].mean() > score[d["label"] <= 1].mean()
 
 
 @pytest.mark.csim
-def test_gan_generator_to_firmware(tmp_path):
+def test_gan_generator_to_firmware(support, tmp_path):
     """GAN on 8x8 jet images; the generator (noise as input) agrees within 1 % of its output range."""
     from hepfpga.models.generative import gan_discriminator
     from hepfpga.train import fit_gan
@@ -168,7 +243,7 @@ def test_gan_generator_to_firmware(tmp_path):
     qgen = quantize.quantize(generator, "gan", {})
     fit_gan(qgen, discriminator, real, epochs=2, log=lambda *a: None)
     noise = np.random.default_rng(0).standard_normal((1000, 8)).astype(np.float32)
-    for name, m in (("float", generator), ("qkeras", qgen)):
-        report = convert_model(m, tmp_path / name, noise, options=ConvertOptions(max_events=1000), log=lambda *a: None)
-        assert report["passed"] and report["agreement"]["relative_max_abs_diff"] <= 0.01
+    for name, m in (("float", generator), ("QKeras", qgen)):
+        for report in _to_firmware(m, tmp_path / name, noise, noise, support, "gan", name):
+            assert report["passed"] and report["agreement"]["relative_max_abs_diff"] <= 0.01
     assert (generator.predict(noise, verbose=0) >= 0).all()  # energies
