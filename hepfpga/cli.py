@@ -42,6 +42,18 @@ def _demo(args) -> int:
     return 0 if all(report["targets"].values()) else 3
 
 
+def _single_input_shape(model) -> tuple:
+    """The model's input shape (without the batch axis); models with several inputs (e.g. GarNet's hits
+    and hit count) go through the Python API, which takes one array per input."""
+    from hepfpga.errors import ConfigError
+
+    if len(model.inputs) > 1:
+        raise ConfigError(f"model {model.name!r} has {len(model.inputs)} inputs ({', '.join(model.input_names)}); "
+                          "the command line reads one data file per model input set. Use "
+                          "hepfpga.pipeline.convert_model(model, out, [x1, x2, ...]) from Python")
+    return tuple(model.input_shape[1:])
+
+
 def _convert(args) -> int:
     import numpy as np
     import yaml
@@ -52,7 +64,7 @@ def _convert(args) -> int:
     from hepfpga.pipeline import ConvertOptions, convert_model
 
     model = load_model(args.model, args.weights)
-    shape = tuple(model.input_shape[1:])
+    shape = _single_input_shape(model)
     if args.calibration:
         calibration = _load_data(args, args.calibration, shape)
     elif args.random_calibration:
@@ -90,7 +102,7 @@ def _csim(args) -> int:
     from hepfpga.convert.load import load_model
     from hepfpga.pipeline import csim_project, project_model
 
-    shape = tuple(load_model(project_model(args.project)).input_shape[1:])
+    shape = _single_input_shape(load_model(project_model(args.project)))
     x = _load_data(args, args.data, shape)
     report = csim_project(args.project, x, jobs=args.jobs, testbench=args.testbench,
                           testbench_events=args.testbench_events)

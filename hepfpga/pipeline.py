@@ -263,6 +263,13 @@ class ConvertOptions:
     max_events: int = 10_000
 
 
+def _per_input(data) -> list[np.ndarray] | None:
+    """Data for a model's inputs as a list of arrays (one array for a single-input model)."""
+    if data is None:
+        return None
+    return [np.asarray(a) for a in data] if isinstance(data, (list, tuple)) else [np.asarray(data)]
+
+
 def _fingerprint(model, config: dict, opt: ConvertOptions, arrays) -> str:
     import hashlib
 
@@ -299,6 +306,8 @@ def convert_model(model, output_dir: str | Path, calibration: np.ndarray | None 
 
     `calibration` (N, *input_shape) sets float-model precisions (`hepfpga.convert.precision`) and, unless
     `validation` is given, is also what the firmware is checked on (at most `options.max_events` events).
+    For a model with several inputs, both are lists with one array per input (integer inputs, such as a
+    hit count, get an integer firmware type).
     `config_override` is an hls4ml-style config dict merged over the inferred one. An unchanged model,
     configuration and data whose project already exists is not rebuilt: the earlier report is returned.
     Returns the report dict; `report["passed"]`: for softmax classifiers argmax agreement >=
@@ -311,8 +320,9 @@ def convert_model(model, output_dir: str | Path, calibration: np.ndarray | None 
     from hepfpga.convert.precision import (
         align_lstm_types,
         fixed_type,
+        float_layer_precisions,
         infer_precisions,
-        recurrent_precisions,
+        integer_type,
         round_to_type,
         value_stats,
     )
@@ -325,11 +335,19 @@ def convert_model(model, output_dir: str | Path, calibration: np.ndarray | None 
     check_supported(model)
     if calibration is None:
         raise DataError("no calibration data: precisions of a float model come from the values it sees")
-    input_shape = tuple(model.input_shape[1:])
-    for what, arr in (("calibration", calibration), ("validation", validation)):
-        if arr is not None:
-            if tuple(arr.shape[1:]) != input_shape:
-                raise DataError(f"{what} data has shape {arr.shape}; the model expects (N, {', '.join(map(str, input_shape))})")
+    names = list(model.input_names)
+    shapes = [tuple(s[1:]) for s in (model.input_shape if len(names) > 1 else [model.input_shape])]
+    cal, val = _per_input(calibration), _per_input(validation)
+    for what, arrays in (("calibration", cal), ("validation", val)):
+        if arrays is None:
+            continue
+        if len(arrays) != len(names):
+            raise DataError(f"{what} data: the model has {len(names)} inputs ({', '.join(names)}); give one array per "
+                            f"input, got {len(arrays)}")
+        for name, arr, shape in zip(names, arrays, shapes):
+            subject = f"{what} data" if len(names) == 1 else f"{what} data for input {name!r}"
+            if tuple(arr.shape[1:]) != shape or len(arr) != len(arrays[0]):
+                raise DataError(f"{subject} has shape {arr.shape}; the model expects (N, {', '.join(map(str, shape))})")
             check_finite(arr, f"{what} data")
     emulate.require_compiler()
     output_dir = Path(output_dir)
@@ -339,23 +357,30 @@ def convert_model(model, output_dir: str | Path, calibration: np.ndarray | None 
                              reuse_factor=opt.reuse_factor, strategy=opt.strategy)
     for entry in config["LayerName"].values():
         entry["Trace"] = True  # per-layer firmware outputs, to locate a divergence
-    input_entry = next(iter(config["LayerName"].values()))["Precision"]  # the input layer comes first
+    input_entries = [config["LayerName"][name].setdefault("Precision", {}) for name in names]
     if not quantized:
         infer_precisions(model, config, calibration, opt.target_error, opt.headroom_bits, opt.table_size)
     else:
-        recurrent_precisions(model, config, calibration, opt.target_error, opt.headroom_bits, opt.table_size)
+        float_layer_precisions(model, config, calibration, opt.target_error, opt.headroom_bits, opt.table_size)
         if not has_input_quantizer(model):
-            # No input quantizer: hls4ml would default the input to fixed<16,6>; take it from the data instead.
-            input_entry["result"] = fixed_type(*value_stats(calibration), opt.target_error, opt.headroom_bits)[0]
+            # No input quantizer: hls4ml would default the inputs to fixed<16,6>; take them from the data instead.
+            for entry, arr, layer in zip(input_entries, cal, model.inputs):
+                integer = np.issubdtype(np.dtype(layer.dtype.name), np.integer)
+                entry["result"] = integer_type(arr) if integer else \
+                    fixed_type(*value_stats(arr), opt.target_error, opt.headroom_bits)[0]
     if config_override:
         _merge(config, config_override)
     align_lstm_types(model, config)  # may widen the input type
-    evaluation = (validation if validation is not None else calibration)[: opt.max_events]
+    evaluation = [arr[: opt.max_events] for arr in (val if val is not None else cal)]
     if has_input_quantizer(model):
-        evaluation = quantize_inputs(model, evaluation)
-    elif "fixed<" in str(input_entry.get("result")):  # the firmware input is fixed-point: give Keras the same
-        evaluation = round_to_type(evaluation, input_entry["result"])
-    fingerprint = _fingerprint(model, config, opt, (calibration, validation))
+        evaluation[0] = quantize_inputs(model, evaluation[0])
+    else:
+        for k, entry in enumerate(input_entries):
+            if "fixed<" in str(entry.get("result")):  # the firmware input is fixed-point: give Keras the same
+                evaluation[k] = round_to_type(evaluation[k], entry["result"])
+    n_events = len(evaluation[0])
+    evaluation = evaluation[0] if len(names) == 1 else evaluation
+    fingerprint = _fingerprint(model, config, opt, (*cal, *(val or [None])))
 
     earlier = output_dir / RESULTS / CONVERT_REPORT
     if earlier.is_file():
@@ -372,17 +397,18 @@ def convert_model(model, output_dir: str | Path, calibration: np.ndarray | None 
         results = stage / RESULTS
         results.mkdir()
         t0 = time.perf_counter()
-        np.save(results / "tb_input.npy", evaluation[:100])
         keras_out = model.predict(evaluation, batch_size=1024, verbose=0)
-        np.save(results / "tb_output.npy", keras_out[:100])
+        testbench = {}
+        if len(names) == 1:  # hls4ml's testbench data files hold one input
+            np.save(results / "tb_input.npy", evaluation[:100])
+            np.save(results / "tb_output.npy", keras_out[:100])
+            testbench = dict(input_data_tb=str(results / "tb_input.npy"), output_data_tb=str(results / "tb_output.npy"))
         kind = ("QKeras (quantizer precisions" + (", bit-exact)" if has_input_quantizer(model) else ")")) if quantized \
             else "float (calibrated precisions)"
         log(f"[convert] {kind}"
             f" model {model.name!r} -> hls4ml {opt.backend}, {opt.io_type}, part {opt.part}")
         hls_model = conv.convert(model, stage, config=config, backend=opt.backend, part=opt.part,
-                                 clock_period=opt.clock_period, io_type=opt.io_type,
-                                 input_data_tb=str(results / "tb_input.npy"),
-                                 output_data_tb=str(results / "tb_output.npy"))
+                                 clock_period=opt.clock_period, io_type=opt.io_type, **testbench)
         fw_out, traces = emulate.run(hls_model, evaluation, trace=True, log=log)
         fw_out = fw_out.reshape(keras_out.shape)
         keras_layers = compare.keras_layer_outputs(model, evaluation)
@@ -398,7 +424,7 @@ def convert_model(model, output_dir: str | Path, calibration: np.ndarray | None 
             "model": model.name,
             "quantized": quantized,
             "options": asdict(opt),
-            "events": int(len(evaluation)),
+            "events": n_events,
             "evaluated_on": "validation" if validation is not None else "calibration",
             "agreement": agreement,
             "per_output": {"max_abs_diff": per_output.max(0).tolist(), "mean_abs_diff": per_output.mean(0).tolist()},

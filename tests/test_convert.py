@@ -131,7 +131,8 @@ def test_lstm_input_result_and_accumulator_share_one_type():
              config["LayerName"]["rnn"]["Precision"]["accum"]}
     assert types == {"fixed<20,7,RND,SAT>"}  # widest integer part (7) and fraction (13)
     gru = build("rnn", cell="gru", n_steps=4, n_features=2, units=3, dense=())
-    untouched = {"LayerName": {"inputs": {"Precision": {"result": "fixed<14,6>"}}, "rnn": {"Precision": {"result": "fixed<11,2>"}}}}
+    untouched = {"LayerName": {"inputs": {"Precision": {"result": "fixed<14,6>"}},
+                               "rnn": {"Precision": {"result": "fixed<11,2>"}}}}
     align_lstm_types(gru, untouched)
     assert untouched["LayerName"]["rnn"]["Precision"]["result"] == "fixed<11,2>"
 

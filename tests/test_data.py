@@ -129,8 +129,14 @@ def test_write_is_atomic(tmp_path):
 
 def test_particle_and_image_datasets_round_trip_through_root(tmp_path):
     """Fixed-size array branches (per-particle values, image pixels) come back as (N, *S, F)."""
-    from hepfpga.data import (IMAGE_BRANCH, PARTICLE_BRANCHES, make_constituents, make_jet_images,
-                              write_constituents_root, write_jet_images_root)
+    from hepfpga.data import (
+        IMAGE_BRANCH,
+        PARTICLE_BRANCHES,
+        make_constituents,
+        make_jet_images,
+        write_constituents_root,
+        write_jet_images_root,
+    )
 
     x, y = read_root(write_constituents_root(tmp_path / "p.root", 200, 8, seed=4), "particles", PARTICLE_BRANCHES)
     x0, y0 = make_constituents(200, 8, seed=4)

@@ -57,14 +57,21 @@ def datasets(tmp_path_factory):
             "graphs": (graphs * SCALE, yg), "jets": (jets.astype(np.float32), d["label"])}
 
 
-def _to_firmware(model, path, xt, xv, support, family, form, events=1000):
-    """convert_model (calibration: 1000 events of `xt`; verification: `xv`) in io_parallel and in
-    io_stream (300 events); records both in the support matrix; returns both reports."""
+def _head(x, n: int):
+    """The first `n` events of an input array, or of each array of a several-input model's list."""
+    return [a[:n] for a in x] if isinstance(x, list) else x[:n]
+
+
+def _to_firmware(model, path, xt, xv, support, family, form, events=1000, stream=True):
+    """convert_model (calibration: 1000 events of `xt`; verification: `xv`) in io_parallel and, with
+    `stream`, io_stream (300 events); records both in the support matrix; returns both reports."""
     quiet = dict(log=lambda *a: None)
-    report = convert_model(model, path / "parallel", xt[:1000], validation=xv, options=ConvertOptions(max_events=events),
-                           **quiet)
+    report = convert_model(model, path / "parallel", _head(xt, 1000), validation=xv,
+                           options=ConvertOptions(max_events=events), **quiet)
     support(family, form, "io_parallel", report)
-    stream = convert_model(model, path / "stream", xt[:1000], validation=xv[:300],
+    if not stream:
+        return report, None
+    stream = convert_model(model, path / "stream", _head(xt, 1000), validation=_head(xv, 300),
                            options=ConvertOptions(max_events=300, io_type="io_stream"), **quiet)
     support(family, form, "io_stream", stream)
     return report, stream
@@ -97,6 +104,29 @@ def test_zoo_family_to_firmware(label, family, opts, data, training, exact, data
     if exact:
         assert qreport["pre_softmax"]["mismatching_values"] == 0
     assert qstream["agreement"]["argmax_agreement"] >= 0.99, qstream["first_divergence"]
+
+
+@pytest.mark.csim
+def test_garnet_to_firmware(datasets, support, tmp_path):
+    """hls4ml's GarNet on a variable number of hits (8-16 valid, the softest beyond the count zeroed),
+    two inputs (hits, count), float and QKeras head. io_parallel only: nnet_garnet.h takes arrays."""
+    x, y = datasets["sequences"]
+    count = np.random.default_rng(5).integers(8, 17, (len(x), 1)).astype(np.uint16)
+    hits = np.where(np.arange(16)[None, :, None] < count[:, :, None], x, 0).astype(np.float32)
+    xt, xv, yt, yv = [hits[:5000], count[:5000]], [hits[5000:], count[5000:]], y[:5000], y[5000:]
+    opts = dict(aggregators=4, filters=16, propagate=8)
+    model = build("garnet", **opts)
+    fit(model, xt, yt, xv, yv, epochs=10, batch_size=128, verbose=0)
+    qmodel = quantize.quantize(model, "garnet", opts)
+    fit(qmodel, xt, yt, xv, yv, epochs=3, batch_size=128, early_stopping=False, verbose=0)
+    for form, m in (("float", model), ("QKeras", qmodel)):
+        report, _ = _to_firmware(m, tmp_path / form, xt, xv, support, "garnet", form, stream=False)
+        support("garnet", form, "io_stream", "not available (hls4ml's GarNet kernel is io_parallel only)")
+        assert report["agreement"]["argmax_agreement"] >= 0.99, report["layers"]
+    assert (model.predict(xv, verbose=0).argmax(1) == yv).mean() > 0.5  # learns: 5 classes, chance 0.2
+    beyond = np.arange(16)[None, :, None] >= xv[1][:, :, None]  # hits past the count are ignored
+    np.testing.assert_allclose(model.predict([np.where(beyond, 5.0, xv[0]), xv[1]], verbose=0),
+                               model.predict(xv, verbose=0), atol=1e-6)
 
 
 @pytest.mark.xfail(strict=True, raises=ConfigError,
@@ -139,6 +169,7 @@ def test_deepsets_is_permutation_invariant():
     ("rnn", dict(units=0), "units must be a positive integer"),
     ("interaction_network", dict(n_particles=40), r"n_particles must be an integer in \[2, 16\]"),
     ("interaction_network", dict(edge=()), "edge must be a non-empty list"),
+    ("garnet", dict(aggregators=0), "aggregators must be a positive integer"),
     ("transformer", dict(d_model=16, heads=3), r"heads \(3\) must divide d_model \(16\)"),
     ("transformer", dict(n_particles=64), r"n_particles must be an integer in \[1, 32\]"),
 ])
@@ -161,7 +192,7 @@ def test_interaction_network_is_permutation_invariant_and_sums_messages():
 
 def test_models_listed():
     listed = available()
-    assert {"mlp", "cnn", "resnet", "rnn", "deepsets", "interaction_network", "autoencoder", "vae", "gan",
+    assert {"mlp", "cnn", "resnet", "rnn", "deepsets", "garnet", "interaction_network", "autoencoder", "vae", "gan",
             "transformer"} <= set(listed)
     assert options("cnn")["pool_size"] == 2 and "quantized" in options("resnet")
 
@@ -247,3 +278,23 @@ def test_gan_generator_to_firmware(support, tmp_path):
         for report in _to_firmware(m, tmp_path / name, noise, noise, support, "gan", name):
             assert report["passed"] and report["agreement"]["relative_max_abs_diff"] <= 0.01
     assert (generator.predict(noise, verbose=0) >= 0).all()  # energies
+
+
+def test_models_with_several_inputs_need_one_array_each(tmp_path, capsys):
+    from hepfpga.cli import main
+    from hepfpga.errors import DataError
+
+    model = build("garnet", n_hits=8)
+    hits, count = np.zeros((10, 8, 3), np.float32), np.full((10, 1), 8, np.uint16)
+    with pytest.raises(DataError, match=r"the model has 2 inputs \(hits, n_hits\); give one array per input, got 1"):
+        convert_model(model, tmp_path / "prj", hits)
+    with pytest.raises(DataError, match=r"calibration data for input 'n_hits' has shape \(10, 2\)"):
+        convert_model(model, tmp_path / "prj", [hits, np.zeros((10, 2), np.float32)])
+    with pytest.raises(DataError, match="NaN"):
+        convert_model(model, tmp_path / "prj", [np.full_like(hits, np.nan), count])
+    model.save(tmp_path / "garnet.h5")
+    np.save(tmp_path / "hits.npy", hits)
+    assert main(["convert", str(tmp_path / "garnet.h5"), "--calibration", str(tmp_path / "hits.npy"),
+                 "--output", str(tmp_path / "prj")]) == 2
+    assert "has 2 inputs (hits, n_hits)" in capsys.readouterr().err
+    assert not (tmp_path / "prj").exists()

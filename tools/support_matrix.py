@@ -26,6 +26,7 @@ FAMILIES = {
     "lstm": "LSTM (constituent sequence)",
     "gru": "GRU (constituent sequence)",
     "deepsets": "DeepSets / PointNet",
+    "garnet": "GarNet (hls4ml's graph layer; hits + hit count)",
     "interaction_network": "Interaction network (message passing, complete graph)",
     "autoencoder_dense": "Autoencoder, dense, denoising → MSE anomaly score",
     "autoencoder_conv": "Autoencoder, convolutional → MSE anomaly score",

@@ -83,8 +83,10 @@ def _hls4ml_convert(model, output_dir, config: dict, bit_exact: bool, **kwargs):
     import hls4ml
 
     with warnings.catch_warnings():
-        # Our softmax `accum_t` and recurrent `table_t` keys replace what hls4ml first derives, on purpose.
+        # Our softmax `accum_t`, recurrent `table_t` and integer-input types (hls4ml first takes the
+        # Keras dtype, e.g. uint<16>) replace what hls4ml derives, on purpose.
         warnings.filterwarnings("ignore", message=r"Overriding attribute '(accum_t|table_t)' of layer")
+        warnings.filterwarnings("ignore", message=r"Overriding attribute 'precision' of layer '[^']+' \(Input\)")
         return hls4ml.converters.convert_from_keras_model(
             model, output_dir=str(output_dir), hls_config=copy.deepcopy(config), bit_exact=True if bit_exact else None,
             **kwargs)

@@ -97,6 +97,29 @@ def fixed_type(max_abs: float, scale: float, target_error: float = TARGET_ERROR,
     return f"fixed<{i + f},{i}{modes}>", i, f
 
 
+#: Fractional bits of GarNet's internal sums and edge weights (hls4ml's default: 10).
+GARNET_FRACTION = 14
+
+
+def garnet_types(n_vertices: int, reuse_factor: int = 1) -> dict[str, str]:
+    """GarNet's internal types (edge weights in [0, 1], their sums, weighted feature sums, 1/sum) with
+    hls4ml's integer bits for `n_vertices` (garnet_templates.py) and `GARNET_FRACTION` fractional bits."""
+    log2_reuse, vertex_bits = int(np.log2(reuse_factor)), int(np.log2(n_vertices))
+    aggr_int = max(log2_reuse, vertex_bits - log2_reuse) + 3
+    f = GARNET_FRACTION
+    return {"edge_weight": f"ufixed<{f},0,RND,SAT>",
+            "edge_weight_aggr": f"ufixed<{aggr_int - 3 + f},{aggr_int - 3},RND,SAT>",
+            "aggr": f"fixed<{aggr_int + f},{aggr_int},RND,SAT>", "norm": f"ufixed<{4 + f},4,RND,SAT>"}
+
+
+def integer_type(x: np.ndarray) -> str:
+    """The narrowest hls4ml integer type (ap_uint<k> or ap_int<k>) holding every value of `x`."""
+    lo, hi = int(np.min(x)), int(np.max(x))
+    if lo >= 0:
+        return f"ap_uint<{max(1, hi.bit_length())}>"
+    return f"ap_int<{max(hi.bit_length(), (-lo - 1).bit_length()) + 1}>"
+
+
 def value_stats(x: np.ndarray) -> tuple[float, float]:
     """(max |x|, RMS of the non-zero values) of an array."""
     a = np.abs(np.asarray(x, dtype=np.float64)).ravel()
@@ -129,6 +152,8 @@ def _batchnorm_scale_bias(layer) -> tuple[np.ndarray, np.ndarray]:
 
 #: Keras recurrent layers hls4ml converts (io_parallel).
 RECURRENT = ("LSTM", "GRU", "QLSTM", "QGRU")
+#: hls4ml's graph layers (hls4ml.contrib.garnet).
+GARNET = ("GarNet", "GarNetStack")
 
 
 def infer_precisions(model, config: dict, x: np.ndarray, target_error: float = TARGET_ERROR,
@@ -149,8 +174,10 @@ def infer_precisions(model, config: dict, x: np.ndarray, target_error: float = T
 
     outputs = keras_layer_outputs(model, x)
     keras_layers = {layer.name: layer for layer in model.layers}
+    xs = [np.asarray(a) for a in x] if isinstance(x, (list, tuple)) else [np.asarray(x)]
+    by_input = dict(zip(model.input_names, xs))
     profile = {}
-    previous = np.asarray(x)
+    previous = xs[0]
     for name, entry in config["LayerName"].items():
         prec = entry.setdefault("Precision", {})
         base = name
@@ -158,7 +185,11 @@ def infer_precisions(model, config: dict, x: np.ndarray, target_error: float = T
         if layer is None:  # split activations "dense_relu" / inserted "dense_linear"
             base = max((k for k in keras_layers if name.startswith(k + "_")), key=len, default=name)
         if layer is not None and type(layer).__name__ == "InputLayer":
-            values = np.asarray(x)
+            values = by_input.get(name, xs[0])
+            if np.issubdtype(np.dtype(layer.dtype), np.integer):  # counts, indices: an integer type
+                prec["result"] = integer_type(values)
+                previous = values
+                continue
         else:
             values = np.asarray(outputs.get(name, previous))
         previous = values
@@ -176,7 +207,7 @@ def infer_precisions(model, config: dict, x: np.ndarray, target_error: float = T
         prec["result"] = result
         profile[name] = dict(max=max_abs, rms=rms, result=result, integer=i, fraction=f)
         if type(keras_layers.get(name)).__name__ in RECURRENT:
-            _recurrent_precisions(keras_layers[name], entry, outputs, x, f, target_error, table_size)
+            _recurrent_precisions(keras_layers[name], entry, outputs, xs[0], f, target_error, table_size)
             continue
         if "accum" in prec and name in keras_layers:
             extra = math.ceil(math.log2(max(1, _terms(keras_layers[name]))))
@@ -187,6 +218,8 @@ def infer_precisions(model, config: dict, x: np.ndarray, target_error: float = T
             if activation not in ("relu", "linear", None):
                 entry["TableSize"] = table_size
         layer = keras_layers.get(name)
+        if type(layer).__name__ in GARNET:
+            prec.update(garnet_types(layer.input_shape[0][1]))
         if layer is not None:
             for key, w in _weights(layer).items():
                 if key in prec:
@@ -198,24 +231,31 @@ def _input_name(layer) -> str:
     return layer.inbound_nodes[0].inbound_layers.name
 
 
-def recurrent_precisions(model, config: dict, x: np.ndarray, target_error: float = TARGET_ERROR,
-                         headroom_bits: int = HEADROOM_BITS, table_size: int = SOFTMAX_TABLE_SIZE) -> None:
-    """Result, accumulator and table types of the LSTM/GRU layers of a QKeras `model` from calibration `x`.
+def float_layer_precisions(model, config: dict, x: np.ndarray, target_error: float = TARGET_ERROR,
+                           headroom_bits: int = HEADROOM_BITS, table_size: int = SOFTMAX_TABLE_SIZE) -> None:
+    """Types, from calibration `x`, of the layers of a QKeras `model` that its quantizers do not fix:
+    LSTM/GRU results, accumulators and tables (QKeras fixes only their weights), and float GarNet layers.
 
-    QKeras quantizers fix the weight types, but not these: hls4ml's defaults (fixed<16,6>, 18-bit tables
-    with 10 fractional bits, 1024 entries) overflow the gate pre-activations of a trained layer.
+    hls4ml's defaults there (fixed<16,6>, 18-bit tables with 10 fractional bits, 1024 entries) overflow
+    the gate pre-activations of a trained recurrent layer and lose precision in GarNet's sums.
     """
     from hepfpga.csim.compare import keras_layer_outputs
 
-    layers = [layer for layer in model.layers if type(layer).__name__ in RECURRENT and layer.name in config["LayerName"]]
+    kinds = (*RECURRENT, *GARNET)
+    layers = [layer for layer in model.layers if type(layer).__name__ in kinds and layer.name in config["LayerName"]]
     if not layers:
         return
     outputs = keras_layer_outputs(model, x)
+    first = x[0] if isinstance(x, (list, tuple)) else x
     for layer in layers:
         entry = config["LayerName"][layer.name]
         result, _, f = fixed_type(*value_stats(outputs[layer.name]), target_error, headroom_bits)
-        entry.setdefault("Precision", {})["result"] = result
-        _recurrent_precisions(layer, entry, outputs, x, f, target_error, table_size, weights=False)
+        prec = entry.setdefault("Precision", {})
+        prec["result"] = result
+        if type(layer).__name__ in GARNET:
+            prec.update(garnet_types(layer.input_shape[0][1]))
+        else:
+            _recurrent_precisions(layer, entry, outputs, first, f, target_error, table_size, weights=False)
 
 
 def _recurrent_precisions(layer, entry: dict, outputs: dict, x: np.ndarray, fraction: int, target_error: float,

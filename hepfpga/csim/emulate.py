@@ -41,17 +41,29 @@ def cxx_std_flag(compiler: str) -> str:
     return "-std=c++23" if probe.returncode == 0 else "-std=c++11"
 
 
-def _check_input(hls_model, x: np.ndarray) -> np.ndarray:
-    expected = tuple(hls_model.get_input_variables()[0].shape)
-    if x.ndim < 2 or tuple(x.shape[1:]) != expected:
-        raise DataError(f"firmware input must have shape (N, {', '.join(map(str, expected))}), got {x.shape}")
-    if not np.isfinite(x).all():
-        raise DataError(f"firmware input contains {int((~np.isfinite(x)).sum())} NaN/inf values")
-    return np.ascontiguousarray(x, dtype=np.float64)
+def _check_input(hls_model, x):
+    """`x` as the firmware takes it: one float64 array (N, *shape), or a list of them for several inputs."""
+    variables = hls_model.get_input_variables()
+    xs = list(x) if isinstance(x, (list, tuple)) else [x]
+    if len(xs) != len(variables):
+        raise DataError(f"the firmware has {len(variables)} inputs ({', '.join(v.name for v in variables)}), "
+                        f"got {len(xs)} arrays")
+    checked = []
+    for arr, var in zip(xs, variables):
+        arr = np.asarray(arr)
+        expected = tuple(var.shape)
+        if arr.ndim < 2 or tuple(arr.shape[1:]) != expected or len(arr) != len(xs[0]):
+            raise DataError(f"firmware input {var.name!r} must have shape ({len(xs[0])}, "
+                            f"{', '.join(map(str, expected))}), got {arr.shape}")
+        if not np.isfinite(arr).all():
+            raise DataError(f"firmware input contains {int((~np.isfinite(arr)).sum())} NaN/inf values")
+        checked.append(np.ascontiguousarray(arr, dtype=np.float64))
+    return checked[0] if len(checked) == 1 else checked
 
 
-def run(hls_model, x: np.ndarray, trace: bool = False, log=print):
-    """Compile `hls_model` with g++ and run `x` (shape (N, *input_shape)) through it.
+def run(hls_model, x, trace: bool = False, log=print):
+    """Compile `hls_model` with g++ and run `x` (shape (N, *input_shape), or a list of such arrays for a
+    model with several inputs) through it.
 
     Returns `(outputs, traces)`: outputs as Keras `predict` returns them, and {layer name: array (N, ...)}
     of the layers configured with `Trace: True` (empty unless `trace`). Compiler output goes to
@@ -63,7 +75,8 @@ def run(hls_model, x: np.ndarray, trace: bool = False, log=print):
     out_dir = Path(hls_model.config.get_output_dir())
     captured = io.StringIO()
     t0 = time.perf_counter()
-    log(f"compiling firmware emulation with g++ and running {len(x)} events{' with tracing' if trace else ''} ...")
+    n = len(x[0]) if isinstance(x, list) else len(x)
+    log(f"compiling firmware emulation with g++ and running {n} events{' with tracing' if trace else ''} ...")
     try:
         with contextlib.redirect_stdout(captured):
             if trace:

@@ -55,11 +55,12 @@ def build(family: str, /, **kwargs):
 
 def custom_objects() -> dict:
     """Keras custom objects needed to load any hepfpga model (QKeras layers and quantizers)."""
+    from hls4ml.contrib.garnet import GarNet
     from qkeras.utils import _add_supported_quantized_objects
 
     from hepfpga.models.generative import Sampling
 
-    objects: dict = {"Sampling": Sampling}
+    objects: dict = {"Sampling": Sampling, "GarNet": GarNet}
     _add_supported_quantized_objects(objects)
     return objects
 

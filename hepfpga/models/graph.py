@@ -1,4 +1,9 @@
-"""Interaction network (message passing on a fully connected particle graph), from convertible layers.
+"""Graph networks: hls4ml's GarNet, and an interaction network built from convertible layers.
+
+GarNet (hls4ml.contrib.garnet, simplified form) has its own hls4ml converter and HLS kernel: hits pass
+information through a few learned aggregators, weighted by exp(-distance^2).
+
+Interaction network (message passing on a fully connected particle graph):
 
 hls4ml 1.3.0 has no message-passing layer, but on a fixed, fully connected graph of N nodes every step
 is a fixed linear map or a shared MLP, which it does convert:
@@ -84,7 +89,8 @@ def interaction_network(
     for option, value in (("n_features", n_features), ("n_classes", n_classes)):
         check_positive(option, value)
     if not isinstance(n_particles, int) or not 2 <= n_particles <= MAX_NODES:
-        raise ConfigError(f"n_particles must be an integer in [2, {MAX_NODES}] (edges grow as N(N-1)), got {n_particles!r}")
+        raise ConfigError(f"n_particles must be an integer in [2, {MAX_NODES}] (edges grow as N(N-1)), "
+                          f"got {n_particles!r}")
     edge, node = check_widths("edge", edge), check_widths("node", node)
     head = check_widths("head", head) if head else ()
     q = Layers(quantized, weight_bits, weight_integer, activation_bits, activation_integer, input_bits, input_integer)
@@ -107,3 +113,52 @@ def interaction_network(
         out = q.dense(width, f"head_{i}")(out)
         out = q.activation("relu", f"head_relu_{i}")(out)
     return tf.keras.Model(x_in, classifier_head(out, q, n_classes, softmax), name=name)
+
+
+#: Name of the GarNet layer and of the model's two inputs.
+GARNET_LAYER, HITS_INPUT, COUNT_INPUT = "garnet", "hits", "n_hits"
+
+
+@register("garnet")
+def garnet(
+    n_hits: int = 16,
+    n_features: int = 3,
+    n_classes: int = 5,
+    aggregators: int = 4,
+    filters: int = 16,
+    propagate: int = 8,
+    dense: Sequence[int] = (16,),
+    softmax: bool = True,
+    quantized: bool = False,
+    weight_bits: int = 8,
+    weight_integer: int = 0,
+    activation_bits: int = 8,
+    activation_integer: int = 2,
+    input_bits: int = 16,
+    input_integer: int = 5,
+    name: str = "garnet",
+):
+    """hls4ml's GarNet (simplified, mean over hits) on inputs hits (n_hits, n_features) and the number of
+    valid hits (1,) (uint16; hits beyond it are ignored) -> MLP -> logits.
+
+    The QKeras form quantizes the MLP and head; the GarNet layer keeps float weights, which conversion
+    gives calibrated fixed-point types (hls4ml's quantized GarNet option expects ternary weights).
+    """
+    import tensorflow as tf
+    from hls4ml.contrib.garnet import GarNet
+    from tensorflow.keras import layers
+
+    for option, value in (("n_hits", n_hits), ("n_features", n_features), ("n_classes", n_classes),
+                          ("aggregators", aggregators), ("filters", filters), ("propagate", propagate)):
+        check_positive(option, value)
+    dense = check_widths("dense", dense) if dense else ()
+    q = Layers(quantized, weight_bits, weight_integer, activation_bits, activation_integer, input_bits, input_integer)
+
+    hits = layers.Input(shape=(n_hits, n_features), name=HITS_INPUT)
+    count = layers.Input(shape=(1,), dtype="uint16", name=COUNT_INPUT)
+    x = GarNet(aggregators, filters, propagate, simplified=True, collapse="mean", input_format="xn",
+               output_activation=None, name=GARNET_LAYER, quantize_transforms=False)([hits, count])
+    for i, width in enumerate(dense):
+        x = q.dense(width, f"dense_{i}")(x)
+        x = q.activation("relu", f"relu_{i}")(x)
+    return tf.keras.Model([hits, count], classifier_head(x, q, n_classes, softmax), name=name)

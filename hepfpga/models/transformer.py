@@ -54,7 +54,8 @@ def transformer(
     x = q.conv(1, d_model, 1, "embed")(q.input(x_in, INPUT_QUANTIZER))
     for b in range(blocks):
         attention = layers.MultiHeadAttention(heads, d_model // heads, name=f"attention_{b}")(x, x)
-        x = layers.LayerNormalization(name=f"norm_attention_{b}")(layers.Add(name=f"residual_attention_{b}")([x, attention]))
+        x = layers.Add(name=f"residual_attention_{b}")([x, attention])
+        x = layers.LayerNormalization(name=f"norm_attention_{b}")(x)
         h = q.activation("relu", f"mlp_relu_{b}")(q.conv(1, mlp, 1, f"mlp_{b}_0")(x))
         h = q.conv(1, d_model, 1, f"mlp_{b}_1")(h)
         x = layers.LayerNormalization(name=f"norm_mlp_{b}")(layers.Add(name=f"residual_mlp_{b}")([x, h]))
