@@ -88,7 +88,7 @@ def _convert(args) -> int:
     options = ConvertOptions(backend=args.backend, part=args.part, clock_period=args.clock_period, io_type=args.io_type,
                              reuse_factor=args.reuse_factor, strategy=args.strategy, target_error=args.target_error,
                              headroom_bits=args.headroom_bits, min_agreement=args.min_agreement,
-                             max_events=args.max_events)
+                             max_events=args.max_events, trace_events=args.trace_events)
     report = convert_model(model, output, calibration, validation, options, override, force=args.force)
     if args.predictions_out:
         np.save(args.predictions_out, np.load(Path(output) / "hepfpga" / "predictions.npy"))
@@ -186,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
     p.add_argument("--min-agreement", type=float, default=0.99, help="argmax agreement required (default: %(default)s)")
     p.add_argument("--max-events", type=int, default=10_000, help="events verified in C-sim (default: %(default)s)")
+    p.add_argument("--trace-events", type=int, default=1_000,
+                   help="of these, events traced layer by layer to locate a divergence (default: %(default)s)")
     p.add_argument("--predictions-out", help="write firmware outputs on the verified events to this .npy file")
     p.set_defaults(func=_convert)
 

@@ -49,6 +49,7 @@ class JetTaggingOptions:
     part: str = "xcvu13p-flga2577-2-e"
     clock_period: float = 5.0
     io_type: str = "io_parallel"
+    trace_events: int = 5_000  # test events whose logits are traced in C-sim (all are compared at the output)
     seed: int = 42
 
 
@@ -104,6 +105,7 @@ def _run(source, out: Path, opt: JetTaggingOptions, log, source_label: str | Non
     from hepfpga import train
     from hepfpga.compress import prune, quantize
     from hepfpga.csim import emulate
+    from hepfpga.csim.fast import predict_compiled
     from hepfpga.models import build
     from hepfpga.report import metrics
 
@@ -173,8 +175,12 @@ def _run(source, out: Path, opt: JetTaggingOptions, log, source_label: str | Non
     log(f"  hls4ml {opt.backend} project, part {opt.part}, {opt.clock_period} ns clock, {opt.io_type}")
 
     stage("csim")
-    fw_out, traces = emulate.run(hls_model, x_fw, trace=True, log=log)
+    # Logits by tracing (hls4ml's per-event loop) on the first events; every event's outputs from the
+    # batched engine on the same compiled library.
+    _, traces = emulate.run(hls_model, x_fw[: opt.trace_events], trace=True, log=log)
     fw_logits = traces["logits"]
+    fw_out = predict_compiled(hls_model, x_fw, log=log).reshape(keras_out.shape)
+    keras_logits = keras_logits[: len(fw_logits)]
 
     stage("report")
     np.savez_compressed(results / "test_outputs.npz", y=y_te, firmware=fw_out.astype(np.float32),
@@ -261,6 +267,12 @@ class ConvertOptions:
     min_agreement: float = 0.99  # classifiers (softmax output): argmax agreement required
     max_relative_error: float = 0.01  # other outputs: max |firmware - Keras| / Keras output range allowed
     max_events: int = 10_000
+    trace_events: int = 1_000  # events traced layer by layer (all `max_events` are compared at the output)
+
+
+def _head(x, n: int):
+    """The first `n` events of an input array, or of each array in a list (several inputs)."""
+    return [a[:n] for a in x] if isinstance(x, list) else x[:n]
 
 
 def _per_input(data) -> list[np.ndarray] | None:
@@ -317,6 +329,7 @@ def convert_model(model, output_dir: str | Path, calibration: np.ndarray | None 
     from hepfpga import convert as conv
     from hepfpga.compress.quantize import has_input_quantizer, quantize_inputs
     from hepfpga.convert.load import check_supported
+    from hepfpga.extensions import check_model as check_extension_layers
     from hepfpga.convert.precision import (
         align_lstm_types,
         fixed_type,
@@ -328,11 +341,16 @@ def convert_model(model, output_dir: str | Path, calibration: np.ndarray | None 
     )
     from hepfpga.convert.project import staged_project
     from hepfpga.csim import compare, emulate
-    from hepfpga.errors import DataError
+    from hepfpga.csim.fast import predict_compiled
+    from hepfpga.errors import ConfigError, DataError
     from hepfpga.report import metrics
 
     opt = options or ConvertOptions()
+    for name in ("max_events", "trace_events"):
+        if not isinstance(getattr(opt, name), int) or getattr(opt, name) < 1:
+            raise ConfigError(f"{name} must be a positive integer, got {getattr(opt, name)!r}")
     check_supported(model)
+    check_extension_layers(model, opt.io_type)
     if calibration is None:
         raise DataError("no calibration data: precisions of a float model come from the values it sees")
     names = list(model.input_names)
@@ -369,6 +387,10 @@ def convert_model(model, output_dir: str | Path, calibration: np.ndarray | None 
                 entry["result"] = integer_type(arr) if integer else \
                     fixed_type(*value_stats(arr), opt.target_error, opt.headroom_bits)[0]
     if config_override:
+        unknown = sorted(set(config_override.get("LayerName") or {}) - set(config["LayerName"]))
+        if unknown:
+            raise ConfigError(f"the configuration names layer(s) {', '.join(unknown)} that the model does not have; "
+                              f"its layers: {', '.join(config['LayerName'])}")
         _merge(config, config_override)
     align_lstm_types(model, config)  # may widen the input type
     evaluation = [arr[: opt.max_events] for arr in (val if val is not None else cal)]
@@ -409,9 +431,12 @@ def convert_model(model, output_dir: str | Path, calibration: np.ndarray | None 
             f" model {model.name!r} -> hls4ml {opt.backend}, {opt.io_type}, part {opt.part}")
         hls_model = conv.convert(model, stage, config=config, backend=opt.backend, part=opt.part,
                                  clock_period=opt.clock_period, io_type=opt.io_type, **testbench)
-        fw_out, traces = emulate.run(hls_model, evaluation, trace=True, log=log)
-        fw_out = fw_out.reshape(keras_out.shape)
-        keras_layers = compare.keras_layer_outputs(model, evaluation)
+        # Per-layer traces (hls4ml's one-event-at-a-time loop) on the first events locate a divergence;
+        # every event's outputs come from the batched engine on the same compiled library.
+        traced = _head(evaluation, opt.trace_events)
+        _, traces = emulate.run(hls_model, traced, trace=True, log=log)
+        fw_out = predict_compiled(hls_model, evaluation, log=log).reshape(keras_out.shape)
+        keras_layers = compare.keras_layer_outputs(model, traced)
         rows = compare.layer_by_layer(keras_layers, traces, hls_model)
         agreement = metrics.agreement(keras_out, fw_out)
         span = float(keras_out.max() - keras_out.min())
@@ -425,6 +450,7 @@ def convert_model(model, output_dir: str | Path, calibration: np.ndarray | None 
             "quantized": quantized,
             "options": asdict(opt),
             "events": n_events,
+            "traced_events": min(n_events, opt.trace_events),
             "evaluated_on": "validation" if validation is not None else "calibration",
             "agreement": agreement,
             "per_output": {"max_abs_diff": per_output.max(0).tolist(), "mean_abs_diff": per_output.mean(0).tolist()},
@@ -506,8 +532,10 @@ def convert_summary(report: dict) -> str:
                         100 * a.get("relative_max_abs_diff", 0.0), a["mean_abs_diff"], verdict]])]
     if report.get("pre_softmax"):
         p = report["pre_softmax"]
-        parts.append(f"pre-softmax outputs ({p['layer']}): {p['mismatching_values']} values differ, max |Δ| {p['max_abs_diff']:.3g}")
-    parts += ["", "Layer by layer", markdown(
+        parts.append(f"pre-softmax outputs ({p['layer']}, first {p['events']} events): {p['mismatching_values']} "
+                     f"values differ, max |Δ| {p['max_abs_diff']:.3g}")
+    traced = report.get("traced_events", a["events"])
+    parts += ["", f"Layer by layer (first {traced} events)", markdown(
         ["layer", "firmware type", "Keras max |x|", "max |Δ|", "relative", "verdict"],
         [[r["layer"], r["type"], r["keras_max"], r["max_abs_diff"], r["relative"], r["verdict"]] for r in report["layers"]])]
     first = report.get("first_divergence")

@@ -20,8 +20,9 @@ def saved(tmp_path_factory):
     """A small trained-looking float model in every supported format, plus calibration files."""
     base = tmp_path_factory.mktemp("models")
     tf.keras.utils.set_random_seed(3)
-    model = tf.keras.Sequential([L.Input(16), L.Dense(8, activation="relu"), L.Dropout(0.2),
-                                 L.Dense(5, activation="softmax")], name="tagger")
+    # Layer names fixed: Keras numbers unnamed layers per process, so they would depend on earlier tests.
+    model = tf.keras.Sequential([L.Input(16), L.Dense(8, activation="relu", name="dense"), L.Dropout(0.2),
+                                 L.Dense(5, activation="softmax", name="output")], name="tagger")
     model.save(base / "tagger.h5")
     model.save(base / "tagger.keras")
     model.save(base / "tagger_savedmodel")
@@ -82,6 +83,16 @@ def test_convert_from_root_calibration(saved, tmp_path):
     assert main(["convert", str(base / "tagger.h5"), "--calibration", str(root), "--tree", "jets",
                  "--branches", ",".join(JET_FEATURES), "--output", str(tmp_path / "prj"),
                  "--min-agreement", "0.0"]) == 0
+
+
+def test_config_naming_unknown_layers_refused(saved, tmp_path, capsys):
+    base, _, _ = saved
+    cfg = tmp_path / "typo.yml"
+    cfg.write_text("LayerName:\n  dens:\n    Precision:\n      result: fixed<4,2>\n")
+    assert main(["convert", str(base / "tagger.h5"), "--calibration", str(base / "cal.npy"), "--output",
+                 str(tmp_path / "prj"), "--config", str(cfg)]) == 2
+    assert "names layer(s) dens that the model does not have; its layers: " in capsys.readouterr().err
+    assert not (tmp_path / "prj").exists()
 
 
 @pytest.mark.csim

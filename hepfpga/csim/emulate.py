@@ -53,8 +53,8 @@ def _check_input(hls_model, x):
         arr = np.asarray(arr)
         expected = tuple(var.shape)
         if arr.ndim < 2 or tuple(arr.shape[1:]) != expected or len(arr) != len(xs[0]):
-            raise DataError(f"firmware input {var.name!r} must have shape ({len(xs[0])}, "
-                            f"{', '.join(map(str, expected))}), got {arr.shape}")
+            raise DataError(f"firmware input {var.name!r} (the same N for every input) must have shape "
+                            f"(N, {', '.join(map(str, expected))}), got {arr.shape}")
         if not np.isfinite(arr).all():
             raise DataError(f"firmware input contains {int((~np.isfinite(arr)).sum())} NaN/inf values")
         checked.append(np.ascontiguousarray(arr, dtype=np.float64))
