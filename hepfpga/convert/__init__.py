@@ -57,6 +57,9 @@ def hls_config(model, backend: str = DEFAULT_BACKEND, trace_layers: Iterable[str
     """
     import hls4ml
 
+    from hepfpga.extensions import register as register_extensions
+
+    register_extensions()  # hepfpga's custom HLS layers
     if softmax_table_size < 2 or softmax_table_size & (softmax_table_size - 1) or softmax_table_size > 2**16:
         raise ConfigError(f"softmax_table_size must be a power of two in [2, 65536], got {softmax_table_size}")
     config = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=backend,
@@ -105,11 +108,13 @@ def convert(model, output_dir: str | Path, config: dict | None = None, backend: 
     """
     from hepfpga.compress.prune import strip
     from hepfpga.compress.quantize import bake_recurrent_quantizers, has_input_quantizer
+    from hepfpga.extensions import register as register_extensions
 
     if backend not in BACKENDS:
         raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if io_type not in ("io_parallel", "io_stream"):
         raise ConfigError(f"io_type must be io_parallel or io_stream, got {io_type!r}")
+    register_extensions()  # hepfpga's custom HLS layers
     model = strip(model)  # a fresh copy: the caller's model is not changed
     bake_recurrent_quantizers(model)
     if config is None:

@@ -61,9 +61,13 @@ def load_model(path: str | Path, weights: str | Path | None = None):
 
 
 def check_supported(model) -> None:
-    """Raise ConfigError listing every layer (name and type) hls4ml 1.3.0 cannot convert."""
+    """Raise ConfigError listing every layer (name and type) hls4ml 1.3.0 (with hepfpga's custom layers,
+    `hepfpga.extensions`) cannot convert."""
     from hls4ml.converters import get_supported_keras_layers
 
+    from hepfpga.extensions import register
+
+    register()
     supported = set(get_supported_keras_layers()) | set(SKIPPED_LAYERS)
     bad = [(layer.name, type(layer).__name__) for layer in model.layers if type(layer).__name__ not in supported]
     if not bad:

@@ -154,6 +154,12 @@ def _batchnorm_scale_bias(layer) -> tuple[np.ndarray, np.ndarray]:
 RECURRENT = ("LSTM", "GRU", "QLSTM", "QGRU")
 #: hls4ml's graph layers (hls4ml.contrib.garnet).
 GARNET = ("GarNet", "GarNetStack")
+#: hepfpga's custom attention layer (hepfpga.extensions.attention).
+ATTENTION = ("SelfAttention",)
+#: Layer normalisation (converted with hepfpga's wide-range kernel, hepfpga.extensions.layernorm).
+LAYERNORM = ("LayerNormalization",)
+#: Averaging layers (their accumulator sums all terms before dividing).
+AVERAGING = ("GlobalAveragePooling1D", "GlobalAveragePooling2D", "AveragePooling1D", "AveragePooling2D")
 
 
 def infer_precisions(model, config: dict, x: np.ndarray, target_error: float = TARGET_ERROR,
@@ -209,6 +215,14 @@ def infer_precisions(model, config: dict, x: np.ndarray, target_error: float = T
         if type(keras_layers.get(name)).__name__ in RECURRENT:
             _recurrent_precisions(keras_layers[name], entry, outputs, xs[0], f, target_error, table_size)
             continue
+        if type(keras_layers.get(name)).__name__ in LAYERNORM:
+            layer_input = np.asarray(outputs.get(_input_name(keras_layers[name]), xs[0]))
+            layernorm_precisions(keras_layers[name], entry, layer_input, values, target_error, headroom_bits, table_size)
+            continue
+        if type(keras_layers.get(name)).__name__ in ATTENTION:
+            rnn_input = np.asarray(outputs.get(_input_name(keras_layers[name]), xs[0]))
+            attention_precisions(keras_layers[name], entry, rnn_input, target_error, headroom_bits, table_size)
+            continue
         if "accum" in prec and name in keras_layers:
             extra = math.ceil(math.log2(max(1, _terms(keras_layers[name]))))
             prec["accum"] = fixed_type(max_abs, rms, target_error, headroom_bits, extra, extra,
@@ -227,6 +241,73 @@ def infer_precisions(model, config: dict, x: np.ndarray, target_error: float = T
     return profile
 
 
+def layernorm_precisions(layer, entry: dict, x: np.ndarray, y: np.ndarray, target_error: float = TARGET_ERROR,
+                         headroom_bits: int = HEADROOM_BITS, table_size: int = SOFTMAX_TABLE_SIZE) -> dict:
+    """Types of a LayerNormalization from its inputs `x` and outputs `y` (tokens, features): result from
+    `y`; sums and deviations (`accum`), variance + epsilon (`var`), 1/sqrt table in (1/2, 1] (`table`,
+    `table_size` entries) and 1/sqrt(var + epsilon) (`inv`) from the observed statistics; gamma, beta."""
+    prec = entry.setdefault("Precision", {})
+    x = np.asarray(x, np.float64)
+    result, _, f = fixed_type(*value_stats(y), target_error, headroom_bits)
+    prec["result"] = result
+    n = x.shape[-1]
+    var = x.var(axis=-1) + float(layer.epsilon)
+    integer = math.ceil(math.log2(max(n * float(np.abs(x).max()), 1.0))) + 2
+    fraction = f + math.ceil(math.log2(n)) + 4
+    prec["accum"] = f"fixed<{integer + fraction},{integer}>"
+    # The kernel sums n squared deviations before dividing by n: room for n * var.
+    var_integer = max(1, math.ceil(math.log2(n * float(var.max()) + 1)) + 1 + headroom_bits)
+    prec["var"] = f"ufixed<{var_integer + TABLE_BITS},{var_integer},RND,SAT>"
+    prec["table"] = f"ufixed<{TABLE_BITS},1>"
+    # 1/sqrt(var + epsilon) reaches 1/sqrt(epsilon) on a constant token, whatever calibration showed.
+    inv_integer = max(1, math.ceil(math.log2(1 / math.sqrt(float(layer.epsilon)))) + 1)
+    prec["inv"] = f"ufixed<{inv_integer + TABLE_BITS + 2},{inv_integer},RND,SAT>"
+    entry["TableSize"] = table_size
+    for key, w in (("scale", layer.gamma.numpy()), ("bias", layer.beta.numpy())):
+        prec[key] = fixed_type(*value_stats(w), target_error, 0)[0]
+    return prec
+
+
+def attention_precisions(layer, entry: dict, x: np.ndarray, target_error: float = TARGET_ERROR,
+                         headroom_bits: int = HEADROOM_BITS, table_size: int = SOFTMAX_TABLE_SIZE) -> dict:
+    """Types of a `SelfAttention` layer from its intermediate values on its calibration inputs `x`
+    (tokens, features): projections, scores, attention-weighted values, result, the accumulator (widest
+    of these plus log2 of the longest sum), softmax table (`table_size` entries of exp(-d), d in [0, 8))
+    and weights (their quantizer's type for a QKeras layer, else from their values)."""
+    from hepfpga.extensions.attention import WEIGHTS
+
+    parts = {k: np.asarray(v) for k, v in layer.parts(np.asarray(x, np.float32)).items()}
+    prec = entry.setdefault("Precision", {})
+    types = {}
+    # Internal values get 4 more fractional bits than the target: scores pass through exp() and a
+    # normalisation, which amplify their errors (measured on the zoo's Transformer: 2.4 % -> see README).
+    for key, part in (("proj", np.concatenate([parts[n].ravel() for n in "qkv"])), ("score", parts["scores"]),
+                      ("att", parts["att"]), ("result", parts["output"])):
+        error = target_error if key == "result" else target_error / 16
+        types[key] = fixed_type(*value_stats(part), error, headroom_bits)
+        prec[key] = types[key][0]
+    terms = max(int(x.shape[-1]), layer.heads * layer.head_dim, int(x.shape[-2]))
+    extra = math.ceil(math.log2(terms))
+    integer = max(i for _, i, _ in types.values()) + extra
+    fraction = max(f for _, _, f in types.values()) + extra
+    prec["accum"] = f"fixed<{integer + fraction},{integer}>"
+    tokens = int(x.shape[-2])
+    prec["exp_table"] = f"ufixed<{TABLE_BITS},1>"  # exp(-d) in (0, 1]
+    prec["sum"] = f"ufixed<{TABLE_BITS + math.ceil(math.log2(tokens + 1))},{math.ceil(math.log2(tokens + 1))}>"
+    prec["inv"] = f"ufixed<{TABLE_BITS + 2},1>"  # 1/sum in [1/tokens, 1]
+    prec["scale"] = f"ufixed<{TABLE_BITS},0>"  # 1/sqrt(head_dim) < 1 for head_dim > 1
+    entry["ExpTableSize"] = table_size
+    entry["ExpRangePower2"] = 3
+    weights = {name: np.asarray(w) for name, w in layer.quantized_weights().items()}
+    quantizer = getattr(layer, "_quantizer", None)
+    for name in WEIGHTS:
+        if quantizer is not None and hasattr(quantizer, "bits"):
+            prec[name] = f"fixed<{int(quantizer.bits)},{int(quantizer.integer) + 1}>"
+        else:
+            prec[name] = fixed_type(*value_stats(weights[name]), target_error, 0)[0]
+    return prec
+
+
 def _input_name(layer) -> str:
     return layer.inbound_nodes[0].inbound_layers.name
 
@@ -241,7 +322,11 @@ def float_layer_precisions(model, config: dict, x: np.ndarray, target_error: flo
     """
     from hepfpga.csim.compare import keras_layer_outputs
 
-    kinds = (*RECURRENT, *GARNET)
+    kinds = (*RECURRENT, *GARNET, *ATTENTION, *LAYERNORM)
+    if any(type(layer).__name__ in (*ATTENTION, *LAYERNORM) for layer in model.layers):
+        # hls4ml's bit-exact type propagation stops at hepfpga's custom layers; the averaging layers
+        # after them would keep hls4ml's fixed<16,6> accumulator, which a sum over tokens overflows.
+        kinds += AVERAGING
     layers = [layer for layer in model.layers if type(layer).__name__ in kinds and layer.name in config["LayerName"]]
     if not layers:
         return
@@ -252,8 +337,18 @@ def float_layer_precisions(model, config: dict, x: np.ndarray, target_error: flo
         result, _, f = fixed_type(*value_stats(outputs[layer.name]), target_error, headroom_bits)
         prec = entry.setdefault("Precision", {})
         prec["result"] = result
-        if type(layer).__name__ in GARNET:
+        if type(layer).__name__ in AVERAGING:
+            extra = math.ceil(math.log2(max(1, _terms(layer))))
+            prec["accum"] = fixed_type(*value_stats(outputs[layer.name]), target_error, headroom_bits, extra, extra,
+                                       MAX_WIDTH + 16, modes="")[0]
+        elif type(layer).__name__ in GARNET:
             prec.update(garnet_types(layer.input_shape[0][1]))
+        elif type(layer).__name__ in ATTENTION:
+            layer_input = np.asarray(outputs.get(_input_name(layer), first))
+            attention_precisions(layer, entry, layer_input, target_error, headroom_bits, table_size)
+        elif type(layer).__name__ in LAYERNORM:
+            layer_input = np.asarray(outputs.get(_input_name(layer), first))
+            layernorm_precisions(layer, entry, layer_input, outputs[layer.name], target_error, headroom_bits, table_size)
         else:
             _recurrent_precisions(layer, entry, outputs, first, f, target_error, table_size, weights=False)
 

@@ -58,9 +58,10 @@ def custom_objects() -> dict:
     from hls4ml.contrib.garnet import GarNet
     from qkeras.utils import _add_supported_quantized_objects
 
+    from hepfpga.extensions import custom_objects as extension_objects
     from hepfpga.models.generative import Sampling
 
-    objects: dict = {"Sampling": Sampling, "GarNet": GarNet}
+    objects: dict = {"Sampling": Sampling, "GarNet": GarNet, **extension_objects()}
     _add_supported_quantized_objects(objects)
     return objects
 

@@ -1,7 +1,7 @@
 """Transformer encoder classifier for particle sequences (multi-head self-attention, layer norm, MLP).
 
-hls4ml 1.3.0 converts LayerNormalization but has no MultiHeadAttention handler for Keras 2 / QKeras
-models, so this family builds and trains; conversion is pending custom HLS layers.
+Attention is hepfpga's `SelfAttention` (hepfpga.extensions: hls4ml 1.3.0 has no attention handler for
+Keras 2 / QKeras models); LayerNormalization is hls4ml's own (nnet_layernorm.h).
 """
 
 from __future__ import annotations
@@ -36,10 +36,12 @@ def transformer(
 ):
     """Per-particle embedding to `d_model`, `blocks` encoder blocks (multi-head self-attention with
     `heads` heads + residual + layer norm, MLP of width `mlp` + residual + layer norm), mean over
-    particles -> logits. In QKeras form the embedding, MLPs and head are quantized; attention is float.
+    particles -> logits. In QKeras form the embedding, attention, MLPs and head weights are quantized.
     """
     import tensorflow as tf
     from tensorflow.keras import layers
+
+    from hepfpga.extensions.attention import SelfAttention
 
     for option, value in (("n_features", n_features), ("n_classes", n_classes), ("d_model", d_model),
                           ("heads", heads), ("blocks", blocks), ("mlp", mlp)):
@@ -53,7 +55,8 @@ def transformer(
     x_in = layers.Input(shape=(n_particles, n_features), name="inputs")
     x = q.conv(1, d_model, 1, "embed")(q.input(x_in, INPUT_QUANTIZER))
     for b in range(blocks):
-        attention = layers.MultiHeadAttention(heads, d_model // heads, name=f"attention_{b}")(x, x)
+        quantizer = f"quantized_bits({weight_bits},{weight_integer},alpha=1)" if quantized else None
+        attention = SelfAttention(heads, d_model // heads, kernel_quantizer=quantizer, name=f"attention_{b}")(x)
         x = layers.Add(name=f"residual_attention_{b}")([x, attention])
         x = layers.LayerNormalization(name=f"norm_attention_{b}")(x)
         h = q.activation("relu", f"mlp_relu_{b}")(q.conv(1, mlp, 1, f"mlp_{b}_0")(x))

@@ -1,0 +1,77 @@
+"""Custom HLS layers added to hls4ml through its extension API (Keras handler, layer, templates, C++).
+
+`register()` makes hls4ml convert them; hepfpga calls it before every conversion, so users need no step.
+"""
+
+from __future__ import annotations
+
+_REGISTERED = False
+#: Backends the custom layers are registered with (io_parallel kernels).
+BACKENDS = ("Vivado", "Vitis")
+
+
+def register() -> None:
+    """Register every custom layer with hls4ml (idempotent)."""
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    import hls4ml
+    from hls4ml.converters.keras_v2_to_hls import get_layer_handlers, register_keras_v2_layer_handler
+    from hls4ml.model.layers import register_layer
+
+    from hepfpga.extensions import attention, layernorm
+
+    # (Keras class name, hls4ml layer name, module): SelfAttention is new; LayerNormalization replaces
+    # hls4ml's kernel (its variance table stops at 1) and keeps hls4ml's parser checks.
+    for keras_name, hls_name, module in (("SelfAttention", "SelfAttention", attention),
+                                         ("LayerNormalization", "LayerNormWide", layernorm)):
+        layer_class = module._layer_class()
+        parser = getattr(module, "parse_self_attention", None) or module.parse_layernorm
+        if keras_name in get_layer_handlers():
+            # Replacing a built-in handler: hls4ml's register function refuses, its registry does not.
+            get_layer_handlers()[keras_name] = parser
+        else:
+            register_keras_v2_layer_handler(keras_name, parser)
+        register_layer(hls_name, layer_class)
+        for name in BACKENDS:
+            backend = hls4ml.backends.get_backend(name)
+            for template in module._templates(layer_class):
+                backend.register_template(template)
+            backend.register_source(module.HEADER)
+    _REGISTERED = True
+
+
+def custom_objects() -> dict:
+    """Keras classes of the custom layers, for loading saved models."""
+    from hepfpga.extensions.attention import SelfAttention
+
+    return {"SelfAttention": SelfAttention}
+
+
+#: Longest token sequence a SelfAttention layer is converted for (scores grow as tokens^2 per head).
+MAX_TOKENS = 32
+
+
+def check_model(model, io_type: str) -> None:
+    """Raise ConfigError, before any C++ is written, for custom layers used outside what they implement:
+    io_stream (the kernels are io_parallel), sequences over `MAX_TOKENS`, heads that do not fit."""
+    from hepfpga.errors import ConfigError
+
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind not in ("SelfAttention", "LayerNormalization"):
+            continue
+        if io_type != "io_parallel":
+            raise ConfigError(f"layer {layer.name} ({kind}) has an io_parallel HLS implementation only; "
+                              f"convert with io_type='io_parallel' (got {io_type!r})")
+        if kind == "SelfAttention":
+            tokens, features = layer.input_shape[1], layer.input_shape[-1]
+            if tokens is None or tokens > MAX_TOKENS:
+                raise ConfigError(f"layer {layer.name} (SelfAttention): sequences of {tokens} tokens; the HLS layer "
+                                  f"takes a fixed length of at most {MAX_TOKENS}")
+            if layer.heads < 1 or layer.head_dim < 1:
+                raise ConfigError(f"layer {layer.name} (SelfAttention): heads and head_dim must be positive, "
+                                  f"got {layer.heads} and {layer.head_dim}")
+            if features % layer.heads:
+                raise ConfigError(f"layer {layer.name} (SelfAttention): {layer.heads} heads do not divide the "
+                                  f"{features} input features")
