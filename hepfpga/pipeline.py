@@ -329,7 +329,6 @@ def convert_model(model, output_dir: str | Path, calibration: np.ndarray | None 
     from hepfpga import convert as conv
     from hepfpga.compress.quantize import has_input_quantizer, quantize_inputs
     from hepfpga.convert.load import check_supported
-    from hepfpga.extensions import check_model as check_extension_layers
     from hepfpga.convert.precision import (
         align_lstm_types,
         fixed_type,
@@ -343,6 +342,7 @@ def convert_model(model, output_dir: str | Path, calibration: np.ndarray | None 
     from hepfpga.csim import compare, emulate
     from hepfpga.csim.fast import predict_compiled
     from hepfpga.errors import ConfigError, DataError
+    from hepfpga.extensions import check_model as check_extension_layers
     from hepfpga.report import metrics
 
     opt = options or ConvertOptions()

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hepfpga.convert.precision import attention_precisions, layernorm_precisions
+from hepfpga.convert.precision import attention_precisions, layernorm_precisions, message_passing_precisions
 from hepfpga.errors import ConfigError
 from hepfpga.extensions.attention import SelfAttention
+from hepfpga.extensions.message_passing import MessagePassing
 from hepfpga.pipeline import ConvertOptions, convert_model
 
 
@@ -78,6 +79,37 @@ def test_layernorm_cpp_matches_keras_for_large_and_tiny_variances(tmp_path):
     assert errors[2.0**-10] <= 0.005 * float(np.abs(keras).max()), errors
 
 
+@pytest.mark.csim
+@pytest.mark.parametrize("aggregation, k, quantizer", [("sum", None, None), ("mean", 3, None),
+                                                       ("max", 3, "quantized_bits(6,0,alpha=1)")],
+                         ids=["sum-all-pairs", "mean-knn", "max-knn-qkeras"])
+def test_message_passing_cpp_matches_keras_at_several_precisions(aggregation, k, quantizer, tmp_path):
+    layer = MessagePassing(8, 8, aggregation, k, (1, 2), kernel_quantizer=quantizer, name="layer")
+    model = _one_layer(layer, tokens=8, features=3)
+    x = _inputs(tokens=8, features=3)
+    keras = model.predict(x, verbose=0)
+    errors = {}
+    for target in (2.0**-6, 2.0**-10):
+        entry = {}
+        message_passing_precisions(layer, entry, x, target_error=target)
+        errors[target] = float(np.abs(_firmware(model, x, entry, tmp_path / str(target)) - keras).max())
+    assert errors[2.0**-10] < errors[2.0**-6]
+    assert errors[2.0**-10] <= 0.005 * float(np.abs(keras).max()), errors
+
+
+def test_message_passing_neighbours_and_permutations():
+    """k nearest by the coordinate features, ties to the lower index; node order does not matter."""
+    layer = MessagePassing(4, 4, "sum", k=1, coordinates=(0, 1))
+    x = np.array([[[0.0, 1], [1.0, 2], [3.0, 3], [3.5, 4]]], np.float32)
+    mask = layer.edge_mask(tf.constant(x)).numpy()[0]
+    assert mask.tolist() == [[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]]
+    x = _inputs(4, tokens=8, features=3).astype(np.float32)
+    model = _one_layer(MessagePassing(8, 8, "mean", 3, (1, 2)), tokens=8, features=3)
+    order = np.random.default_rng(1).permutation(8)
+    np.testing.assert_allclose(model.predict(x[:, order], verbose=0), model.predict(x, verbose=0)[:, order],
+                               rtol=1e-5, atol=1e-5)
+
+
 def test_self_attention_saves_and_loads(tmp_path):
     from hepfpga.convert.load import load_model
 
@@ -94,6 +126,9 @@ def test_self_attention_saves_and_loads(tmp_path):
     (tf.keras.layers.LayerNormalization(name="layer"), 8, "io_stream", "io_parallel HLS implementation only"),
     (SelfAttention(2, 8, name="layer"), 40, "io_parallel", "sequences of 40 tokens; .* at most 32"),
     (SelfAttention(3, 8, name="layer"), 8, "io_parallel", "3 heads do not divide the 16 input features"),
+    (MessagePassing(8, 8, k=3, name="layer"), 8, "io_stream", "io_parallel HLS implementation only"),
+    (MessagePassing(8, 8, k=3, name="layer"), 40, "io_parallel", "graphs of 40 nodes; .* at most 32"),
+    (MessagePassing(8, 8, k=3, coordinates=(15, 2), name="layer"), 8, "io_parallel", "coordinates 15..16"),
 ])
 def test_custom_layers_refused_before_any_cpp(layer, tokens, io_type, match, tmp_path):
     model = _one_layer(layer, tokens=tokens)

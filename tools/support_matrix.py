@@ -28,6 +28,7 @@ FAMILIES = {
     "deepsets": "DeepSets / PointNet",
     "garnet": "GarNet (hls4ml's graph layer; hits + hit count)",
     "interaction_network": "Interaction network (message passing, complete graph)",
+    "gnn": "GNN of hepfpga MessagePassing layers (k nearest in η, φ)",
     "autoencoder_dense": "Autoencoder, dense, denoising → MSE anomaly score",
     "autoencoder_conv": "Autoencoder, convolutional → MSE anomaly score",
     "vae": "VAE → Σμ² anomaly score",

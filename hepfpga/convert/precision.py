@@ -154,8 +154,8 @@ def _batchnorm_scale_bias(layer) -> tuple[np.ndarray, np.ndarray]:
 RECURRENT = ("LSTM", "GRU", "QLSTM", "QGRU")
 #: hls4ml's graph layers (hls4ml.contrib.garnet).
 GARNET = ("GarNet", "GarNetStack")
-#: hepfpga's custom attention layer (hepfpga.extensions.attention).
-ATTENTION = ("SelfAttention",)
+#: hepfpga's custom layers with their own type rules (hepfpga.extensions).
+CUSTOM = ("SelfAttention", "MessagePassing")
 #: Layer normalisation (converted with hepfpga's wide-range kernel, hepfpga.extensions.layernorm).
 LAYERNORM = ("LayerNormalization",)
 #: Averaging layers (their accumulator sums all terms before dividing).
@@ -219,9 +219,8 @@ def infer_precisions(model, config: dict, x: np.ndarray, target_error: float = T
             layer_input = np.asarray(outputs.get(_input_name(keras_layers[name]), xs[0]))
             layernorm_precisions(keras_layers[name], entry, layer_input, values, target_error, headroom_bits, table_size)
             continue
-        if type(keras_layers.get(name)).__name__ in ATTENTION:
-            rnn_input = np.asarray(outputs.get(_input_name(keras_layers[name]), xs[0]))
-            attention_precisions(keras_layers[name], entry, rnn_input, target_error, headroom_bits, table_size)
+        if type(keras_layers.get(name)).__name__ in CUSTOM:
+            _custom_layer_precisions(keras_layers[name], entry, outputs, xs[0], target_error, headroom_bits, table_size)
             continue
         if "accum" in prec and name in keras_layers:
             extra = math.ceil(math.log2(max(1, _terms(keras_layers[name]))))
@@ -268,6 +267,39 @@ def layernorm_precisions(layer, entry: dict, x: np.ndarray, y: np.ndarray, targe
     return prec
 
 
+def message_passing_precisions(layer, entry: dict, x: np.ndarray, target_error: float = TARGET_ERROR,
+                               headroom_bits: int = HEADROOM_BITS) -> dict:
+    """Types of a `MessagePassing` layer from its intermediate values on calibration inputs `x` (nodes,
+    features): edge-layer halves, messages, aggregates, result; squared distances kept exact for the
+    neighbour choice (twice the input's fractional bits); the accumulator holds the widest plus log2 of
+    the longest sum; weights from their quantizer or values."""
+    from hepfpga.extensions.message_passing import WEIGHTS
+
+    parts = {k: np.asarray(v) for k, v in layer.parts(np.asarray(x, np.float32)).items()}
+    prec = entry.setdefault("Precision", {})
+    types = {key: fixed_type(*value_stats(parts[key if key != "result" else "output"]), target_error / 4, headroom_bits)
+             for key in ("half", "msg", "agg", "result")}
+    for key, (t, _, _) in types.items():
+        prec[key] = t
+    prec["result"] = fixed_type(*value_stats(parts["output"]), target_error, headroom_bits)[0]
+    nodes, features = int(x.shape[-2]), int(x.shape[-1])
+    extra = math.ceil(math.log2(max(nodes, features + layer.edge_units)))
+    integer = max(i for _, i, _ in types.values()) + extra
+    fraction = max(f for _, _, f in types.values()) + extra
+    prec["accum"] = f"fixed<{integer + fraction},{integer}>"
+    _, _, input_fraction = fixed_type(*value_stats(x), target_error, headroom_bits)
+    dist_integer = max(1, math.ceil(math.log2(float(parts["dist"].max()) + 1)) + 1 + headroom_bits)
+    prec["dist"] = f"ufixed<{dist_integer + 2 * input_fraction + 2},{dist_integer},RND,SAT>"
+    weights = {name: np.asarray(w) for name, w in layer.quantized_weights().items()}
+    quantizer = getattr(layer, "_quantizer", None)
+    for name in WEIGHTS:
+        if quantizer is not None and hasattr(quantizer, "bits"):
+            prec[name] = f"fixed<{int(quantizer.bits)},{int(quantizer.integer) + 1}>"
+        else:
+            prec[name] = fixed_type(*value_stats(weights[name]), target_error, 0)[0]
+    return prec
+
+
 def attention_precisions(layer, entry: dict, x: np.ndarray, target_error: float = TARGET_ERROR,
                          headroom_bits: int = HEADROOM_BITS, table_size: int = SOFTMAX_TABLE_SIZE) -> dict:
     """Types of a `SelfAttention` layer from its intermediate values on its calibration inputs `x`
@@ -308,6 +340,15 @@ def attention_precisions(layer, entry: dict, x: np.ndarray, target_error: float 
     return prec
 
 
+def _custom_layer_precisions(layer, entry, outputs, x, target_error, headroom_bits, table_size) -> None:
+    """hepfpga's SelfAttention / MessagePassing types, from the values entering the layer."""
+    layer_input = np.asarray(outputs.get(_input_name(layer), x))
+    if type(layer).__name__ == "MessagePassing":
+        message_passing_precisions(layer, entry, layer_input, target_error, headroom_bits)
+    else:
+        attention_precisions(layer, entry, layer_input, target_error, headroom_bits, table_size)
+
+
 def _input_name(layer) -> str:
     return layer.inbound_nodes[0].inbound_layers.name
 
@@ -322,8 +363,8 @@ def float_layer_precisions(model, config: dict, x: np.ndarray, target_error: flo
     """
     from hepfpga.csim.compare import keras_layer_outputs
 
-    kinds = (*RECURRENT, *GARNET, *ATTENTION, *LAYERNORM)
-    if any(type(layer).__name__ in (*ATTENTION, *LAYERNORM) for layer in model.layers):
+    kinds = (*RECURRENT, *GARNET, *CUSTOM, *LAYERNORM)
+    if any(type(layer).__name__ in (*CUSTOM, *LAYERNORM) for layer in model.layers):
         # hls4ml's bit-exact type propagation stops at hepfpga's custom layers; the averaging layers
         # after them would keep hls4ml's fixed<16,6> accumulator, which a sum over tokens overflows.
         kinds += AVERAGING
@@ -343,9 +384,8 @@ def float_layer_precisions(model, config: dict, x: np.ndarray, target_error: flo
                                        MAX_WIDTH + 16, modes="")[0]
         elif type(layer).__name__ in GARNET:
             prec.update(garnet_types(layer.input_shape[0][1]))
-        elif type(layer).__name__ in ATTENTION:
-            layer_input = np.asarray(outputs.get(_input_name(layer), first))
-            attention_precisions(layer, entry, layer_input, target_error, headroom_bits, table_size)
+        elif type(layer).__name__ in CUSTOM:
+            _custom_layer_precisions(layer, entry, outputs, first, target_error, headroom_bits, table_size)
         elif type(layer).__name__ in LAYERNORM:
             layer_input = np.asarray(outputs.get(_input_name(layer), first))
             layernorm_precisions(layer, entry, layer_input, outputs[layer.name], target_error, headroom_bits, table_size)

@@ -19,14 +19,15 @@ def register() -> None:
     from hls4ml.converters.keras_v2_to_hls import get_layer_handlers, register_keras_v2_layer_handler
     from hls4ml.model.layers import register_layer
 
-    from hepfpga.extensions import attention, layernorm
+    from hepfpga.extensions import attention, layernorm, message_passing
 
-    # (Keras class name, hls4ml layer name, module): SelfAttention is new; LayerNormalization replaces
-    # hls4ml's kernel (its variance table stops at 1) and keeps hls4ml's parser checks.
-    for keras_name, hls_name, module in (("SelfAttention", "SelfAttention", attention),
-                                         ("LayerNormalization", "LayerNormWide", layernorm)):
+    # (Keras class name, hls4ml layer name, module, parser): SelfAttention and MessagePassing are new;
+    # LayerNormalization replaces hls4ml's kernel (its variance table stops at 1), keeping its parser checks.
+    for keras_name, hls_name, module, parser in (
+            ("SelfAttention", "SelfAttention", attention, attention.parse_self_attention),
+            ("MessagePassing", "MessagePassing", message_passing, message_passing.parse_message_passing),
+            ("LayerNormalization", "LayerNormWide", layernorm, layernorm.parse_layernorm)):
         layer_class = module._layer_class()
-        parser = getattr(module, "parse_self_attention", None) or module.parse_layernorm
         if keras_name in get_layer_handlers():
             # Replacing a built-in handler: hls4ml's register function refuses, its registry does not.
             get_layer_handlers()[keras_name] = parser
@@ -44,12 +45,15 @@ def register() -> None:
 def custom_objects() -> dict:
     """Keras classes of the custom layers, for loading saved models."""
     from hepfpga.extensions.attention import SelfAttention
+    from hepfpga.extensions.message_passing import MessagePassing
 
-    return {"SelfAttention": SelfAttention}
+    return {"SelfAttention": SelfAttention, "MessagePassing": MessagePassing}
 
 
 #: Longest token sequence a SelfAttention layer is converted for (scores grow as tokens^2 per head).
 MAX_TOKENS = 32
+#: Largest graph a MessagePassing layer is converted for (N(N-1) edge MLPs in parallel).
+MAX_NODES = 32
 
 
 def check_model(model, io_type: str) -> None:
@@ -59,11 +63,23 @@ def check_model(model, io_type: str) -> None:
 
     for layer in model.layers:
         kind = type(layer).__name__
-        if kind not in ("SelfAttention", "LayerNormalization"):
+        if kind not in ("SelfAttention", "LayerNormalization", "MessagePassing"):
             continue
         if io_type != "io_parallel":
             raise ConfigError(f"layer {layer.name} ({kind}) has an io_parallel HLS implementation only; "
                               f"convert with io_type='io_parallel' (got {io_type!r})")
+        if kind == "MessagePassing":
+            nodes, features = layer.input_shape[1], layer.input_shape[-1]
+            if nodes is None or nodes > MAX_NODES:
+                raise ConfigError(f"layer {layer.name} (MessagePassing): graphs of {nodes} nodes; the HLS layer takes "
+                                  f"a fixed size of at most {MAX_NODES}")
+            if layer.k and not 1 <= layer.k < nodes:
+                raise ConfigError(f"layer {layer.name} (MessagePassing): k = {layer.k} neighbours needs 1 <= k < "
+                                  f"{nodes} nodes")
+            first, count = layer.coordinates
+            if layer.k and (first < 0 or count < 1 or first + count > features):
+                raise ConfigError(f"layer {layer.name} (MessagePassing): coordinates {first}..{first + count - 1} "
+                                  f"are not among the {features} node features")
         if kind == "SelfAttention":
             tokens, features = layer.input_shape[1], layer.input_shape[-1]
             if tokens is None or tokens > MAX_TOKENS:

@@ -162,3 +162,64 @@ def garnet(
         x = q.dense(width, f"dense_{i}")(x)
         x = q.activation("relu", f"relu_{i}")(x)
     return tf.keras.Model([hits, count], classifier_head(x, q, n_classes, softmax), name=name)
+
+
+@register("gnn")
+def gnn(
+    n_particles: int = 16,
+    n_features: int = 3,
+    n_classes: int = 5,
+    blocks: Sequence[int] = (16,),
+    edge_units: int = 16,
+    k: int | None = 4,
+    coordinates: Sequence[int] = (1, 2),
+    aggregation: str = "mean",
+    head: Sequence[int] = (16,),
+    softmax: bool = True,
+    quantized: bool = False,
+    weight_bits: int = 8,
+    weight_integer: int = 0,
+    activation_bits: int = 8,
+    activation_integer: int = 2,
+    input_bits: int = 16,
+    input_integer: int = 5,
+    name: str = "gnn",
+):
+    """Graph network of hepfpga's `MessagePassing` layers (one per entry of `blocks`, its node width):
+    edges to the `k` nearest particles in the features `coordinates` (first index, count; default
+    (delta-eta, delta-phi)), or all pairs with k=None; `aggregation` sum/mean/max; mean over particles
+    -> MLP -> logits. The QKeras form quantizes every weight.
+    """
+    import tensorflow as tf
+    from tensorflow.keras import layers
+
+    from hepfpga.extensions import MAX_NODES
+    from hepfpga.extensions.message_passing import AGGREGATIONS, MessagePassing
+
+    for option, value in (("n_features", n_features), ("n_classes", n_classes), ("edge_units", edge_units)):
+        check_positive(option, value)
+    if not isinstance(n_particles, int) or not 2 <= n_particles <= MAX_NODES:
+        raise ConfigError(f"n_particles must be an integer in [2, {MAX_NODES}], got {n_particles!r}")
+    if k is not None and (not isinstance(k, int) or not 1 <= k < n_particles):
+        raise ConfigError(f"k must be None (all pairs) or an integer in [1, {n_particles - 1}], got {k!r}")
+    if aggregation not in AGGREGATIONS:
+        raise ConfigError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {aggregation!r}")
+    first, count = coordinates
+    if first < 0 or count < 1 or first + count > n_features:
+        raise ConfigError(f"coordinates (first, count) = {tuple(coordinates)} must select among {n_features} features")
+    blocks, head = check_widths("blocks", blocks), (check_widths("head", head) if head else ())
+    q = Layers(quantized, weight_bits, weight_integer, activation_bits, activation_integer, input_bits, input_integer)
+    quantizer = f"quantized_bits({weight_bits},{weight_integer},alpha=1)" if quantized else None
+
+    x_in = layers.Input(shape=(n_particles, n_features), name="inputs")
+    x = q.input(x_in, INPUT_QUANTIZER)
+    for b, width in enumerate(blocks):
+        # Neighbours from the input coordinates in the first block; later blocks use all pairs of their
+        # learned features only if k is None, else the same k nearest in their first `count` features.
+        x = MessagePassing(edge_units, width, aggregation, k, (first, count) if b == 0 else (0, count),
+                           kernel_quantizer=quantizer, name=f"message_passing_{b}")(x)
+    x = layers.GlobalAveragePooling1D(name="pool")(x)
+    for i, width in enumerate(head):
+        x = q.dense(width, f"head_{i}")(x)
+        x = q.activation("relu", f"head_relu_{i}")(x)
+    return tf.keras.Model(x_in, classifier_head(x, q, n_classes, softmax), name=name)

@@ -1,0 +1,181 @@
+"""Graph message passing: a Keras layer and its hls4ml extension (parser, layer, templates, C++).
+
+hls4ml 1.3.0 has no message-passing layer. `MessagePassing` is one interaction-network step on a fixed
+number of nodes: an edge MLP on (receiver, sender) pairs, sum/mean/max of the incoming messages, and a
+node update; edges join every pair, or each node to its k nearest neighbours in chosen coordinate
+features. The HLS kernel is `nnet_message_passing.h` (io_parallel).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+HEADER = Path(__file__).with_name("nnet_message_passing.h")
+#: Weights in the order the C++ function takes them: the edge layer's kernel split into the receiver's
+#: and the sender's rows (n_feat, n_edge each) and its bias; the node layer's kernel split into the node's
+#: and the aggregate's rows, and its bias.
+WEIGHTS = ("we_self", "we_other", "be", "wn_x", "wn_a", "bn")
+INTERNAL_TYPES = ("accum", "half", "msg", "agg", "dist")
+AGGREGATIONS = ("sum", "mean", "max")
+
+
+@tf.keras.utils.register_keras_serializable(package="hepfpga")
+class MessagePassing(tf.keras.layers.Layer):
+    """Message passing over nodes (n_nodes, n_feat) -> (n_nodes, node_units).
+
+    m_ij = relu([x_i, x_j] We + be) for each edge j -> i; a_i = sum/mean/max of m_ij over the incoming
+    edges; h_i = relu([x_i, a_i] Wn + bn). Edges: all j != i, or with `k` the k nearest j by Euclidean
+    distance over the features `coordinates` (first index, count) (ties: the lower index).
+    `kernel_quantizer` (a QKeras quantizer string) quantizes all weights in the forward pass.
+    """
+
+    def __init__(self, edge_units: int = 16, node_units: int = 16, aggregation: str = "sum", k: int | None = None,
+                 coordinates: tuple[int, int] = (1, 2), kernel_quantizer: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.edge_units, self.node_units, self.aggregation = int(edge_units), int(node_units), aggregation
+        self.k, self.coordinates, self.kernel_quantizer = (int(k) if k else None), tuple(coordinates), kernel_quantizer
+        if aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
+        self._quantizer = None
+        if kernel_quantizer:
+            from qkeras.quantizers import get_quantizer
+
+            self._quantizer = get_quantizer(kernel_quantizer)
+
+    def build(self, input_shape):
+        f, h, o = int(input_shape[-1]), self.edge_units, self.node_units
+        shapes = {"we_self": (f, h), "we_other": (f, h), "be": (h,), "wn_x": (f, o), "wn_a": (h, o), "bn": (o,)}
+        for name, shape in shapes.items():
+            init = "zeros" if name.startswith("b") else "glorot_uniform"
+            setattr(self, name, self.add_weight(name=name, shape=shape, initializer=init))
+        super().build(input_shape)
+
+    def quantized_weights(self) -> dict[str, tf.Tensor]:
+        q = self._quantizer
+        return {name: (q(getattr(self, name)) if q is not None else getattr(self, name)) for name in WEIGHTS}
+
+    def edge_mask(self, x):
+        """(batch, receivers, senders) 1.0 where an edge j -> i exists."""
+        n = x.shape[1]
+        eye = tf.eye(n, dtype=x.dtype)
+        if not self.k:
+            return tf.ones_like(x[:, :, :1] * x[:, None, :, 0]) * (1.0 - eye)
+        first, count = self.coordinates
+        c = x[..., first:first + count]
+        dist = tf.reduce_sum(tf.square(c[:, None, :, :] - c[:, :, None, :]), axis=-1)  # [b, i, j] = |c_j - c_i|^2
+        nearest = tf.math.top_k(-(dist + eye * 1e30), k=self.k).indices  # ties: lower index first
+        return tf.reduce_sum(tf.one_hot(nearest, n, dtype=x.dtype), axis=2)
+
+    def parts(self, x):
+        """Intermediate values (for precision choices): the two halves of the edge layer, messages,
+        aggregates, squared distances and the output."""
+        w = self.quantized_weights()
+        own = tf.matmul(x, w["we_self"]) + w["be"]  # (batch, nodes, edge_units)
+        other = tf.matmul(x, w["we_other"])
+        messages = tf.nn.relu(own[:, :, None, :] + other[:, None, :, :])  # [b, i, j, h]: edge j -> i
+        mask = self.edge_mask(x)[..., None]
+        if self.aggregation == "max":
+            agg = tf.reduce_max(messages * mask, axis=2)  # messages >= 0
+        else:
+            agg = tf.reduce_sum(messages * mask, axis=2)
+            if self.aggregation == "mean":
+                agg = agg / tf.reduce_sum(mask, axis=2)
+        out = tf.nn.relu(tf.matmul(x, w["wn_x"]) + tf.matmul(agg, w["wn_a"]) + w["bn"])
+        first, count = self.coordinates
+        c = x[..., first:first + count]
+        dist = tf.reduce_sum(tf.square(c[:, None, :, :] - c[:, :, None, :]), axis=-1)
+        return {"half": tf.concat([own, other], -1), "msg": messages, "agg": agg, "dist": dist, "output": out}
+
+    def call(self, x):
+        return self.parts(x)["output"]
+
+    def get_config(self):
+        return {**super().get_config(), "edge_units": self.edge_units, "node_units": self.node_units,
+                "aggregation": self.aggregation, "k": self.k, "coordinates": list(self.coordinates),
+                "kernel_quantizer": self.kernel_quantizer}
+
+
+def parse_message_passing(keras_layer, input_names, input_shapes, data_reader):
+    """hls4ml Keras-2 handler: the layer dict and output shape of a `MessagePassing` layer."""
+    from hls4ml.converters.keras_v2_to_hls import get_weights_data, parse_default_keras_layer
+
+    layer = parse_default_keras_layer(keras_layer, input_names)
+    config = keras_layer["config"]
+    layer["n_nodes"], layer["n_feat"] = int(input_shapes[0][1]), int(input_shapes[0][2])
+    layer["n_edge"], layer["n_out"] = int(config["edge_units"]), int(config["node_units"])
+    layer["k"] = int(config["k"] or 0)
+    layer["coord_first"], layer["n_coord"] = (int(v) for v in config["coordinates"])
+    layer["aggr"] = AGGREGATIONS.index(config["aggregation"])
+    quantizer = None
+    if config.get("kernel_quantizer"):
+        from qkeras.quantizers import get_quantizer
+
+        quantizer = get_quantizer(config["kernel_quantizer"])
+    for name, data in zip(WEIGHTS, get_weights_data(data_reader, layer["name"], list(WEIGHTS))):
+        layer[f"{name}_data"] = np.asarray(quantizer(data) if quantizer is not None else data, dtype=np.float64)
+    return layer, [input_shapes[0][0], layer["n_nodes"], layer["n_out"]]
+
+
+def _layer_class():
+    from hls4ml.model.layers import Layer
+    from hls4ml.model.types import NamedType
+
+    class HMessagePassing(Layer):
+        """hls4ml graph node of `MessagePassing`."""
+
+        def initialize(self):
+            self.add_output_variable([self.get_attr("n_nodes"), self.get_attr("n_out")])
+            for name in WEIGHTS:
+                self.add_weights_variable(name=name, var_name=f"{name}{{index}}", data=self.get_attr(f"{name}_data"))
+            for name in INTERNAL_TYPES:
+                precision, _ = self.model.config.get_precision(self, name)
+                self.set_attr(f"{name}_t", NamedType(f"{self.name}_{name}_t", precision))
+
+    return HMessagePassing
+
+
+CONFIG_TEMPLATE = """struct config{index} : nnet::message_passing_config {{
+    static const unsigned n_nodes = {n_nodes};
+    static const unsigned n_feat = {n_feat};
+    static const unsigned n_edge = {n_edge};
+    static const unsigned n_out = {n_out};
+    static const unsigned k = {k};
+    static const unsigned coord_first = {coord_first};
+    static const unsigned n_coord = {n_coord};
+    static const unsigned aggr = {aggr};
+    static const unsigned reuse_factor = {reuse};
+{types}
+}};\n"""
+
+FUNCTION_TEMPLATE = "nnet::message_passing<{input_t}, {output_t}, {config}>({input}, {output}, {weights});"
+
+
+def _templates(layer_class):
+    from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
+
+    class MessagePassingConfigTemplate(LayerConfigTemplate):
+        def __init__(self):
+            super().__init__(layer_class)
+            self.template = CONFIG_TEMPLATE
+
+        def format(self, node):
+            params = self._default_config_params(node)
+            lines = [f"    typedef {node.get_attr(f'{n}_t').name} {n}_t;" for n in INTERNAL_TYPES]
+            lines += [f"    typedef {node.get_weights(n).type.name} {n}_t;" for n in WEIGHTS]
+            params["types"] = "\n".join(lines)
+            return self.template.format(**params)
+
+    class MessagePassingFunctionTemplate(FunctionCallTemplate):
+        def __init__(self):
+            super().__init__(layer_class, include_header=[f"nnet_utils/{HEADER.name}"])
+            self.template = FUNCTION_TEMPLATE
+
+        def format(self, node):
+            params = self._default_function_params(node)
+            params["weights"] = ", ".join(node.get_weights(n).name for n in WEIGHTS)
+            return self.template.format(**params)
+
+    return MessagePassingConfigTemplate, MessagePassingFunctionTemplate
