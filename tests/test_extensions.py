@@ -17,7 +17,7 @@ def _one_layer(layer, tokens=8, features=16):
     return tf.keras.Model(x_in, layer(x_in))
 
 
-def _firmware(model, x, entry, tmp_path):
+def _firmware(model, x, entry, tmp_path, backend="Vitis"):
     """Compile `model` (one custom layer named "layer") with the given layer config; firmware outputs."""
     import contextlib
     import io
@@ -26,11 +26,11 @@ def _firmware(model, x, entry, tmp_path):
 
     from hepfpga.convert import convert, hls_config
 
-    config = hls_config(model)
+    config = hls_config(model, backend)
     config["LayerName"]["layer"].update(entry)
     config["LayerName"]["inputs"]["Precision"]["result"] = "fixed<28,10,RND,SAT>"
     with contextlib.redirect_stdout(io.StringIO()):
-        hls_model = convert(model, tmp_path, config=config)
+        hls_model = convert(model, tmp_path, config=config, backend=backend)
         hls_model.compile()
         out = hls_model.predict(np.ascontiguousarray(x, dtype=np.float64))
     assert isinstance(hls_model, hls4ml.model.ModelGraph)
@@ -108,6 +108,20 @@ def test_message_passing_neighbours_and_permutations():
     order = np.random.default_rng(1).permutation(8)
     np.testing.assert_allclose(model.predict(x[:, order], verbose=0), model.predict(x, verbose=0)[:, order],
                                rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.csim
+def test_custom_layers_on_the_vivado_backend(tmp_path):
+    """The layers are registered for Vivado as well as Vitis: one Transformer-style stack on Vivado."""
+    x_in = tf.keras.Input((8, 16), name="inputs")
+    h = SelfAttention(2, 8, name="layer")(x_in)
+    h = tf.keras.layers.LayerNormalization(name="norm")(tf.keras.layers.Add(name="residual")([x_in, h]))
+    model = tf.keras.Model(x_in, h)
+    x = _inputs()
+    report = convert_model(model, tmp_path / "prj", x, options=ConvertOptions(backend="Vivado", max_events=200),
+                           log=lambda *a: None)
+    assert report["passed"] and report["agreement"]["relative_max_abs_diff"] <= 0.01
+    assert "nnet_self_attention.h" in (tmp_path / "prj" / "firmware" / "parameters.h").read_text()
 
 
 def test_self_attention_saves_and_loads(tmp_path):
