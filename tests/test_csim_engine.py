@@ -54,6 +54,26 @@ def test_fast_emulation_identical_to_hls4ml_predict(project):
 
 
 @pytest.mark.csim
+def test_engine_on_hls4ml_library_identical_to_predict(project, tmp_path):
+    """`for_compiled` calls the firmware hls4ml loaded (no second build): io_parallel on threads, and
+    io_stream (static line buffers between calls) on one thread in event order."""
+    from hepfpga.convert import convert
+    from hepfpga.csim.fast import predict_compiled
+
+    _, linked, x = project
+    np.testing.assert_array_equal(predict_compiled(linked, x), linked.predict(np.ascontiguousarray(x, np.float64)))
+    L = tf.keras.layers
+    cnn = tf.keras.Sequential([L.Input((8, 8, 1)), L.Conv2D(3, 3, padding="same", activation="relu"),
+                               L.MaxPooling2D(2), L.Flatten(), L.Dense(4)], name="stream")
+    images = np.random.default_rng(5).standard_normal((300, 8, 8, 1))
+    stream = convert(cnn, tmp_path / "stream", io_type="io_stream")
+    stream.compile()
+    reference = stream.predict(np.ascontiguousarray(images))
+    np.testing.assert_array_equal(predict_compiled(stream, images).reshape(reference.shape), reference)
+    assert not (tmp_path / "stream" / "hepfpga" / "batch_linked.so").exists()  # removed after use
+
+
+@pytest.mark.csim
 def test_testbench_agrees_with_emulation(project):
     folder, _, x = project
     fast = BatchEmulator(folder, log=lambda *a: None).predict(x[:200].astype(np.float64), progress=False)

@@ -8,7 +8,9 @@ call, so threads run on separate cores.
 
 Thread safety: the generated io_parallel firmware keeps per-call data on the stack; its lookup tables
 and (non-embedded) weights are static and initialised on the first call. One warm-up event runs alone
-before the threads start; after it the shared state is read-only. Tracing is not supported here.
+before the threads start; after it the shared state is read-only. io_stream firmware keeps static
+buffers between calls (e.g. convolution line buffers), so it runs on one thread, in event order, as
+hls4ml's `predict` does. Tracing is not supported here.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class BatchEmulator:
         self.project = config["ProjectName"]
         self.input_shapes = [tuple(s) for s in config["InputShapes"].values()]
         self.output_shapes = [tuple(s) for s in config["OutputShapes"].values()]
+        # io_stream firmware keeps static buffers (e.g. convolution line buffers) between calls: one thread.
+        self.single_thread = config.get("IOType", "io_parallel") != "io_parallel"
         self.log = log
         self._bridge = compiled  # hls4ml's loaded library (ctypes.CDLL), or None
         self._lib = self._build(compiled is not None)
@@ -158,11 +162,11 @@ class BatchEmulator:
 
         if n == 0:
             return outs[0] if len(outs) == 1 else outs
-        if not self._warm.get(dtype):
+        if not self._warm.get(dtype) and not self.single_thread:
             call(0, 1)  # initialise static tables/weights before any thread starts
             self._warm[dtype] = True
         blocks = [(s, min(s + block, n)) for s in range(0, n, block)]
-        jobs = max(1, jobs or os.cpu_count() or 1)
+        jobs = 1 if self.single_thread else max(1, jobs or os.cpu_count() or 1)
         bar = _progress(len(blocks), n, progress and n >= 20 * block)
         lock = threading.Lock()
         queue = iter(blocks)
