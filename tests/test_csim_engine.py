@@ -55,8 +55,8 @@ def test_fast_emulation_identical_to_hls4ml_predict(project):
 
 @pytest.mark.csim
 def test_engine_on_hls4ml_library_identical_to_predict(project, tmp_path):
-    """`for_compiled` calls the firmware hls4ml loaded (no second build): io_parallel on threads, and
-    io_stream (static line buffers between calls) on one thread in event order."""
+    """`for_compiled` calls the firmware hls4ml loaded (no second build): io_parallel on threads;
+    io_stream (static line buffers) and recurrent layers (static state) on one thread in event order."""
     from hepfpga.convert import convert
     from hepfpga.csim.fast import predict_compiled
 
@@ -71,6 +71,14 @@ def test_engine_on_hls4ml_library_identical_to_predict(project, tmp_path):
     reference = stream.predict(np.ascontiguousarray(images))
     np.testing.assert_array_equal(predict_compiled(stream, images).reshape(reference.shape), reference)
     assert not (tmp_path / "stream" / "hepfpga" / "batch_linked.so").exists()  # removed after use
+    # hls4ml's recurrent layers keep their state in static arrays: one thread too.
+    from hepfpga.models import build
+
+    sequences = np.random.default_rng(6).standard_normal((400, 8, 3))
+    gru = convert(build("rnn", cell="gru", n_steps=8, n_features=3, units=8, dense=()), tmp_path / "gru")
+    gru.compile()
+    reference = gru.predict(np.ascontiguousarray(sequences))
+    np.testing.assert_array_equal(predict_compiled(gru, sequences).reshape(reference.shape), reference)
 
 
 @pytest.mark.csim

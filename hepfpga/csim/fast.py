@@ -9,8 +9,9 @@ call, so threads run on separate cores.
 Thread safety: the generated io_parallel firmware keeps per-call data on the stack; its lookup tables
 and (non-embedded) weights are static and initialised on the first call. One warm-up event runs alone
 before the threads start; after it the shared state is read-only. io_stream firmware keeps static
-buffers between calls (e.g. convolution line buffers), so it runs on one thread, in event order, as
-hls4ml's `predict` does. Tracing is not supported here.
+buffers between calls (e.g. convolution line buffers), and hls4ml's recurrent layers (`Static: true`)
+keep their state in static arrays, so those run on one thread, in event order, as hls4ml's `predict`
+does. Tracing is not supported here.
 """
 
 from __future__ import annotations
@@ -67,8 +68,11 @@ class BatchEmulator:
         self.project = config["ProjectName"]
         self.input_shapes = [tuple(s) for s in config["InputShapes"].values()]
         self.output_shapes = [tuple(s) for s in config["OutputShapes"].values()]
-        # io_stream firmware keeps static buffers (e.g. convolution line buffers) between calls: one thread.
-        self.single_thread = config.get("IOType", "io_parallel") != "io_parallel"
+        # io_stream firmware keeps static buffers (e.g. convolution line buffers) between calls, and
+        # hls4ml's recurrent layers with Static: true keep their state in static arrays: one thread.
+        layers = (config.get("HLSConfig") or {}).get("LayerName") or {}
+        self.single_thread = config.get("IOType", "io_parallel") != "io_parallel" or \
+            any(isinstance(entry, dict) and entry.get("Static") for entry in layers.values())
         self.log = log
         self._bridge = compiled  # hls4ml's loaded library (ctypes.CDLL), or None
         self._lib = self._build(compiled is not None)
