@@ -290,13 +290,7 @@ def message_passing_precisions(layer, entry: dict, x: np.ndarray, target_error: 
     _, _, input_fraction = fixed_type(*value_stats(x), target_error, headroom_bits)
     dist_integer = max(1, math.ceil(math.log2(float(parts["dist"].max()) + 1)) + 1 + headroom_bits)
     prec["dist"] = f"ufixed<{dist_integer + 2 * input_fraction + 2},{dist_integer},RND,SAT>"
-    weights = {name: np.asarray(w) for name, w in layer.quantized_weights().items()}
-    quantizer = getattr(layer, "_quantizer", None)
-    for name in WEIGHTS:
-        if quantizer is not None and hasattr(quantizer, "bits"):
-            prec[name] = f"fixed<{int(quantizer.bits)},{int(quantizer.integer) + 1}>"
-        else:
-            prec[name] = fixed_type(*value_stats(weights[name]), target_error, 0)[0]
+    prec.update(_custom_weight_types(layer, WEIGHTS, target_error))
     return prec
 
 
@@ -330,14 +324,17 @@ def attention_precisions(layer, entry: dict, x: np.ndarray, target_error: float 
     prec["scale"] = f"ufixed<{TABLE_BITS},0>"  # 1/sqrt(head_dim) < 1 for head_dim > 1
     entry["ExpTableSize"] = table_size
     entry["ExpRangePower2"] = 3
-    weights = {name: np.asarray(w) for name, w in layer.quantized_weights().items()}
-    quantizer = getattr(layer, "_quantizer", None)
-    for name in WEIGHTS:
-        if quantizer is not None and hasattr(quantizer, "bits"):
-            prec[name] = f"fixed<{int(quantizer.bits)},{int(quantizer.integer) + 1}>"
-        else:
-            prec[name] = fixed_type(*value_stats(weights[name]), target_error, 0)[0]
+    prec.update(_custom_weight_types(layer, WEIGHTS, target_error))
     return prec
+
+
+def _custom_weight_types(layer, names, target_error: float) -> dict[str, str]:
+    """Types of a custom layer's weights `names`: its quantizer's type, else from their values."""
+    quantizer = getattr(layer, "_quantizer", None)
+    if quantizer is not None and hasattr(quantizer, "bits"):
+        return {name: f"fixed<{int(quantizer.bits)},{int(quantizer.integer) + 1}>" for name in names}
+    weights = layer.quantized_weights()
+    return {name: fixed_type(*value_stats(np.asarray(weights[name])), target_error, 0)[0] for name in names}
 
 
 def _custom_layer_precisions(layer, entry, outputs, x, target_error, headroom_bits, table_size) -> None:

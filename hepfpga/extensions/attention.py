@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
+
+from hepfpga.extensions import hls
 
 HEADER = Path(__file__).with_name("nnet_self_attention.h")
 #: Weight names, in the order the C++ function takes them: projections (d_model, heads*head_dim) and
@@ -83,39 +84,18 @@ class SelfAttention(tf.keras.layers.Layer):
 
 def parse_self_attention(keras_layer, input_names, input_shapes, data_reader):
     """hls4ml Keras-2 handler: the layer dict and output shape of a `SelfAttention` layer."""
-    from hls4ml.converters.keras_v2_to_hls import get_weights_data, parse_default_keras_layer
+    from hls4ml.converters.keras_v2_to_hls import parse_default_keras_layer
 
     layer = parse_default_keras_layer(keras_layer, input_names)
     config = keras_layer["config"]
     layer["seq_len"], layer["d_model"] = int(input_shapes[0][1]), int(input_shapes[0][2])
     layer["heads"], layer["head_dim"] = int(config["heads"]), int(config["head_dim"])
-    quantizer = None
-    if config.get("kernel_quantizer"):
-        from qkeras.quantizers import get_quantizer
-
-        quantizer = get_quantizer(config["kernel_quantizer"])
-    for name, data in zip(WEIGHTS, get_weights_data(data_reader, layer["name"], list(WEIGHTS))):
-        # Store what the forward pass uses: quantized values are exact in their fixed-point type.
-        layer[f"{name}_data"] = np.asarray(quantizer(data) if quantizer is not None else data, dtype=np.float64)
+    hls.quantized_weight_data(keras_layer, data_reader, layer, WEIGHTS)
     return layer, [input_shapes[0][0], layer["seq_len"], layer["d_model"]]
 
 
 def _layer_class():
-    from hls4ml.model.layers import Layer
-    from hls4ml.model.types import NamedType
-
-    class HSelfAttention(Layer):
-        """hls4ml graph node of `SelfAttention`: weights and the kernel's internal types."""
-
-        def initialize(self):
-            self.add_output_variable(self.get_input_variable().shape)
-            for name in WEIGHTS:
-                self.add_weights_variable(name=name, var_name=f"{name}{{index}}", data=self.get_attr(f"{name}_data"))
-            for name in INTERNAL_TYPES:
-                precision, _ = self.model.config.get_precision(self, name)
-                self.set_attr(f"{name}_t", NamedType(f"{self.name}_{name}_t", precision))
-
-    return HSelfAttention
+    return hls.layer_class("HSelfAttention", WEIGHTS, INTERNAL_TYPES, lambda node: node.get_input_variable().shape)
 
 
 CONFIG_TEMPLATE = """struct config{index} : nnet::self_attention_config {{
@@ -133,30 +113,8 @@ FUNCTION_TEMPLATE = "nnet::self_attention<{input_t}, {output_t}, {config}>({inpu
 
 
 def _templates(layer_class):
-    from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
+    def table(node):
+        return {"exp_table_size": node.get_attr("exp_table_size", 1024),
+                "exp_range_power2": node.get_attr("exp_range_power2", 3)}
 
-    class SelfAttentionConfigTemplate(LayerConfigTemplate):
-        def __init__(self):
-            super().__init__(layer_class)
-            self.template = CONFIG_TEMPLATE
-
-        def format(self, node):
-            params = self._default_config_params(node)
-            params["exp_table_size"] = node.get_attr("exp_table_size", 1024)
-            params["exp_range_power2"] = node.get_attr("exp_range_power2", 3)
-            lines = [f"    typedef {node.get_attr(f'{n}_t').name} {n}_t;" for n in INTERNAL_TYPES]
-            lines += [f"    typedef {node.get_weights(n).type.name} {n}_t;" for n in WEIGHTS]
-            params["types"] = "\n".join(lines)
-            return self.template.format(**params)
-
-    class SelfAttentionFunctionTemplate(FunctionCallTemplate):
-        def __init__(self):
-            super().__init__(layer_class, include_header=[f"nnet_utils/{HEADER.name}"])
-            self.template = FUNCTION_TEMPLATE
-
-        def format(self, node):
-            params = self._default_function_params(node)
-            params["weights"] = ", ".join(node.get_weights(n).name for n in WEIGHTS)
-            return self.template.format(**params)
-
-    return SelfAttentionConfigTemplate, SelfAttentionFunctionTemplate
+    return hls.templates(layer_class, CONFIG_TEMPLATE, FUNCTION_TEMPLATE, HEADER, WEIGHTS, INTERNAL_TYPES, extra=table)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
+
+from hepfpga.extensions import hls
 
 HEADER = Path(__file__).with_name("nnet_message_passing.h")
 #: Weights in the order the C++ function takes them: the edge layer's kernel split into the receiver's
@@ -100,7 +101,7 @@ class MessagePassing(tf.keras.layers.Layer):
 
 def parse_message_passing(keras_layer, input_names, input_shapes, data_reader):
     """hls4ml Keras-2 handler: the layer dict and output shape of a `MessagePassing` layer."""
-    from hls4ml.converters.keras_v2_to_hls import get_weights_data, parse_default_keras_layer
+    from hls4ml.converters.keras_v2_to_hls import parse_default_keras_layer
 
     layer = parse_default_keras_layer(keras_layer, input_names)
     config = keras_layer["config"]
@@ -109,32 +110,13 @@ def parse_message_passing(keras_layer, input_names, input_shapes, data_reader):
     layer["k"] = int(config["k"] or 0)
     layer["coord_first"], layer["n_coord"] = (int(v) for v in config["coordinates"])
     layer["aggr"] = AGGREGATIONS.index(config["aggregation"])
-    quantizer = None
-    if config.get("kernel_quantizer"):
-        from qkeras.quantizers import get_quantizer
-
-        quantizer = get_quantizer(config["kernel_quantizer"])
-    for name, data in zip(WEIGHTS, get_weights_data(data_reader, layer["name"], list(WEIGHTS))):
-        layer[f"{name}_data"] = np.asarray(quantizer(data) if quantizer is not None else data, dtype=np.float64)
+    hls.quantized_weight_data(keras_layer, data_reader, layer, WEIGHTS)
     return layer, [input_shapes[0][0], layer["n_nodes"], layer["n_out"]]
 
 
 def _layer_class():
-    from hls4ml.model.layers import Layer
-    from hls4ml.model.types import NamedType
-
-    class HMessagePassing(Layer):
-        """hls4ml graph node of `MessagePassing`."""
-
-        def initialize(self):
-            self.add_output_variable([self.get_attr("n_nodes"), self.get_attr("n_out")])
-            for name in WEIGHTS:
-                self.add_weights_variable(name=name, var_name=f"{name}{{index}}", data=self.get_attr(f"{name}_data"))
-            for name in INTERNAL_TYPES:
-                precision, _ = self.model.config.get_precision(self, name)
-                self.set_attr(f"{name}_t", NamedType(f"{self.name}_{name}_t", precision))
-
-    return HMessagePassing
+    return hls.layer_class("HMessagePassing", WEIGHTS, INTERNAL_TYPES,
+                           lambda node: [node.get_attr("n_nodes"), node.get_attr("n_out")])
 
 
 CONFIG_TEMPLATE = """struct config{index} : nnet::message_passing_config {{
@@ -154,28 +136,4 @@ FUNCTION_TEMPLATE = "nnet::message_passing<{input_t}, {output_t}, {config}>({inp
 
 
 def _templates(layer_class):
-    from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
-
-    class MessagePassingConfigTemplate(LayerConfigTemplate):
-        def __init__(self):
-            super().__init__(layer_class)
-            self.template = CONFIG_TEMPLATE
-
-        def format(self, node):
-            params = self._default_config_params(node)
-            lines = [f"    typedef {node.get_attr(f'{n}_t').name} {n}_t;" for n in INTERNAL_TYPES]
-            lines += [f"    typedef {node.get_weights(n).type.name} {n}_t;" for n in WEIGHTS]
-            params["types"] = "\n".join(lines)
-            return self.template.format(**params)
-
-    class MessagePassingFunctionTemplate(FunctionCallTemplate):
-        def __init__(self):
-            super().__init__(layer_class, include_header=[f"nnet_utils/{HEADER.name}"])
-            self.template = FUNCTION_TEMPLATE
-
-        def format(self, node):
-            params = self._default_function_params(node)
-            params["weights"] = ", ".join(node.get_weights(n).name for n in WEIGHTS)
-            return self.template.format(**params)
-
-    return MessagePassingConfigTemplate, MessagePassingFunctionTemplate
+    return hls.templates(layer_class, CONFIG_TEMPLATE, FUNCTION_TEMPLATE, HEADER, WEIGHTS, INTERNAL_TYPES)
