@@ -8,6 +8,8 @@ import tensorflow as tf
 from hepfpga.convert.precision import attention_precisions, layernorm_precisions, message_passing_precisions
 from hepfpga.errors import ConfigError
 from hepfpga.extensions.attention import SelfAttention
+from hepfpga.extensions.fixed import Fixed
+from hepfpga.extensions.layernorm import QLayerNormalization
 from hepfpga.extensions.message_passing import MessagePassing
 from hepfpga.pipeline import ConvertOptions, convert_model
 
@@ -95,6 +97,93 @@ def test_message_passing_cpp_matches_keras_at_several_precisions(aggregation, k,
         errors[target] = float(np.abs(_firmware(model, x, entry, tmp_path / str(target)) - keras).max())
     assert errors[2.0**-10] < errors[2.0**-6]
     assert errors[2.0**-10] <= 0.005 * float(np.abs(keras).max()), errors
+
+
+WQ = "quantized_bits(6,0,alpha=1)"
+#: Two sets of types for the bit-exact forms: 16 bits (10 fractional) and 10 bits, where values saturate.
+FINE = dict(input="fixed<16,6>", proj="fixed<16,6>", score="fixed<16,6>", att="fixed<16,6>", result="fixed<16,6>",
+            agg="fixed<16,6>", scale="fixed<10,3>", bias="fixed<10,3>")
+COARSE = dict(input="fixed<10,5>", proj="fixed<10,5>", score="fixed<12,6>", att="fixed<10,5>", result="fixed<10,4>",
+              agg="fixed<10,6>", scale="fixed<8,2>", bias="fixed<8,2>")
+
+
+def _types(keys, types):
+    return {k: types[k] for k in keys}
+
+
+@pytest.mark.csim
+@pytest.mark.parametrize("kind, types", [
+    ("attention", FINE), ("attention", COARSE), ("layernorm", FINE), ("layernorm", COARSE),
+    ("message_passing_mean_knn", FINE), ("message_passing_max_all_pairs", COARSE)],
+    ids=["attention-16", "attention-10", "layernorm-16", "layernorm-10", "mp-mean-knn-16", "mp-max-all-10"])
+def test_bit_exact_forms_match_firmware_bit_for_bit(kind, types, tmp_path):
+    """With `fixed_point` types, the Keras forward pass is the kernel's arithmetic: every output equal."""
+    from hepfpga.convert.precision import layernorm_precisions
+
+    tokens, features = (8, 3) if kind.startswith("message") else (8, 16)
+    if kind == "attention":
+        layer = SelfAttention(2, 8, kernel_quantizer=WQ, fixed_point=_types(("input", "proj", "score", "att", "result"),
+                                                                             types), name="layer")
+    elif kind == "layernorm":
+        layer = QLayerNormalization(_types(("input", "scale", "bias", "result"), types), name="layer")
+    else:
+        aggregation, k = ("mean", 3) if "mean" in kind else ("max", None)
+        layer = MessagePassing(8, 8, aggregation, k, (1, 2), kernel_quantizer=WQ,
+                               fixed_point=_types(("input", "agg", "result"), types), name="layer")
+    model = _one_layer(layer, tokens, features)
+    rng = np.random.default_rng(1)
+    if kind == "layernorm":  # token variances from 1e-4 to ~900 (saturating the 10-bit input type)
+        layer.set_weights([rng.normal(1, 0.5, 16), rng.normal(0, 0.5, 16)])
+        x = _inputs(token_scale=np.geomspace(1e-2, 30, 8))
+    else:
+        x = _inputs(tokens=tokens, features=features)
+    keras = model.predict(x, verbose=0)
+    entry = {}
+    if kind == "attention":
+        attention_precisions(layer, entry, x)
+    elif kind == "layernorm":
+        layernorm_precisions(layer, entry, x, keras)
+    else:
+        message_passing_precisions(layer, entry, x)
+    firmware = _firmware(model, x, entry, tmp_path)
+    assert np.abs(keras).max() > 1  # not a trivial output
+    np.testing.assert_array_equal(firmware, keras)
+
+
+def test_fixed_rounds_as_ap_fixed():
+    """RND_CONV: nearest, ties to even; SAT: clipped to the range; TRN: towards minus infinity."""
+    x = tf.constant([0.125, 0.375, -0.125, -0.375, 0.3, 7.9, -9.0, 100.0], tf.float64)
+    assert Fixed.parse("fixed<5,3>").quantize(x).numpy().tolist() == [0.0, 0.5, 0.0, -0.5, 0.25, 3.75, -4.0, 3.75]
+    trn = Fixed.parse("fixed<8,4,TRN,WRAP>")
+    assert trn.quantize(tf.constant([0.3, -0.3], tf.float64)).numpy().tolist() == [0.25, -0.3125]
+    assert str(Fixed.parse("ufixed<18,1>")) == "ufixed<18,1,RND_CONV,SAT>"
+    with pytest.raises(ConfigError, match="not a fixed-point type"):
+        Fixed.parse("float")
+
+
+def test_bit_exact_forms_check_their_options():
+    with pytest.raises(ConfigError, match="fixed_point needs a kernel_quantizer"):
+        SelfAttention(2, 8, fixed_point=_types(("input", "proj", "score", "att", "result"), FINE))
+    with pytest.raises(ConfigError, match="missing agg"):
+        MessagePassing(8, 8, kernel_quantizer=WQ, fixed_point={"input": "fixed<16,6>", "result": "fixed<16,6>"})
+    with pytest.raises(ConfigError, match="exceed the 53 bits"):
+        _one_layer(QLayerNormalization({"input": "fixed<32,12>", "scale": "fixed<10,3>", "bias": "fixed<10,3>",
+                                        "result": "fixed<16,6>"}))
+
+
+def test_bit_exact_forms_save_and_load(tmp_path):
+    from hepfpga.convert.load import load_model
+
+    x_in = tf.keras.Input((8, 16), name="inputs")
+    h = SelfAttention(2, 8, kernel_quantizer=WQ, fixed_point=_types(("input", "proj", "score", "att", "result"), FINE),
+                      name="attention")(x_in)
+    h = QLayerNormalization(_types(("input", "scale", "bias", "result"), FINE), name="norm")(h)
+    model = tf.keras.Model(x_in, h)
+    x = _inputs(5)
+    model.save(tmp_path / "m.h5")
+    again = load_model(tmp_path / "m.h5")
+    assert again.get_layer("norm").get_config()["fixed_point"] == model.get_layer("norm").fixed_point
+    np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
 def test_message_passing_neighbours_and_permutations():

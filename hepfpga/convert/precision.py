@@ -157,7 +157,7 @@ GARNET = ("GarNet", "GarNetStack")
 #: hepfpga's custom layers with their own type rules (hepfpga.extensions).
 CUSTOM = ("SelfAttention", "MessagePassing")
 #: Layer normalisation (converted with hepfpga's wide-range kernel, hepfpga.extensions.layernorm).
-LAYERNORM = ("LayerNormalization",)
+LAYERNORM = ("LayerNormalization", "QLayerNormalization")
 #: Averaging layers (their accumulator sums all terms before dividing).
 AVERAGING = ("GlobalAveragePooling1D", "GlobalAveragePooling2D", "AveragePooling1D", "AveragePooling2D")
 
@@ -244,8 +244,14 @@ def layernorm_precisions(layer, entry: dict, x: np.ndarray, y: np.ndarray, targe
                          headroom_bits: int = HEADROOM_BITS, table_size: int = SOFTMAX_TABLE_SIZE) -> dict:
     """Types of a LayerNormalization from its inputs `x` and outputs `y` (tokens, features): result from
     `y`; sums and deviations (`accum`), variance + epsilon (`var`), 1/sqrt table in (1/2, 1] (`table`,
-    `table_size` entries) and 1/sqrt(var + epsilon) (`inv`) from the observed statistics; gamma, beta."""
+    about `table_size` entries) and 1/sqrt(var + epsilon) (`inv`) from the observed statistics; gamma, beta.
+    A QLayerNormalization gets its own (bit-exact) types."""
     prec = entry.setdefault("Precision", {})
+    if getattr(layer, "fixed_types", None):  # QLayerNormalization: its own types
+        prec.update(layer.exact_internal_types(int(np.shape(x)[-1])))
+        for key in ("scale", "bias"):  # gamma and beta arrive rounded to these (the parser rounds them)
+            prec[key] = f"fixed<{layer.fixed_types[key].width},{layer.fixed_types[key].integer}>"
+        return prec
     x = np.asarray(x, np.float64)
     result, _, f = fixed_type(*value_stats(y), target_error, headroom_bits)
     prec["result"] = result
@@ -261,7 +267,7 @@ def layernorm_precisions(layer, entry: dict, x: np.ndarray, y: np.ndarray, targe
     # 1/sqrt(var + epsilon) reaches 1/sqrt(epsilon) on a constant token, whatever calibration showed.
     inv_integer = max(1, math.ceil(math.log2(1 / math.sqrt(float(layer.epsilon)))) + 1)
     prec["inv"] = f"ufixed<{inv_integer + TABLE_BITS + 2},{inv_integer},RND,SAT>"
-    entry["TableSize"] = table_size
+    entry["TableBits"] = max(1, round(math.log2(table_size / 3)))  # 3 * 2^bits entries: 3072 for 4096
     for key, w in (("scale", layer.gamma.numpy()), ("bias", layer.beta.numpy())):
         prec[key] = fixed_type(*value_stats(w), target_error, 0)[0]
     return prec
@@ -275,8 +281,12 @@ def message_passing_precisions(layer, entry: dict, x: np.ndarray, target_error: 
     the longest sum; weights from their quantizer or values."""
     from hepfpga.extensions.message_passing import WEIGHTS
 
-    parts = {k: np.asarray(v) for k, v in layer.parts(np.asarray(x, np.float32)).items()}
     prec = entry.setdefault("Precision", {})
+    if getattr(layer, "fixed_types", None):  # bit-exact form: the layer's own types
+        prec.update(_custom_weight_types(layer, WEIGHTS, target_error))
+        prec.update(layer.exact_internal_types(int(x.shape[-2]), int(x.shape[-1])))
+        return prec
+    parts = {k: np.asarray(v) for k, v in layer.parts(np.asarray(x, np.float32)).items()}
     types = {key: fixed_type(*value_stats(parts[key if key != "result" else "output"]), target_error / 4, headroom_bits)
              for key in ("half", "msg", "agg", "result")}
     for key, (t, _, _) in types.items():
@@ -300,10 +310,15 @@ def attention_precisions(layer, entry: dict, x: np.ndarray, target_error: float 
     (tokens, features): projections, scores, attention-weighted values, result, the accumulator (widest
     of these plus log2 of the longest sum), softmax table (`table_size` entries of exp(-d), d in [0, 8))
     and weights (their quantizer's type for a QKeras layer, else from their values)."""
-    from hepfpga.extensions.attention import WEIGHTS
+    from hepfpga.extensions.attention import EXACT_RANGE_POWER2, EXACT_TABLE_SIZE, WEIGHTS
 
-    parts = {k: np.asarray(v) for k, v in layer.parts(np.asarray(x, np.float32)).items()}
     prec = entry.setdefault("Precision", {})
+    if getattr(layer, "fixed_types", None):  # bit-exact form: the layer's own types
+        prec.update(_custom_weight_types(layer, WEIGHTS, target_error))
+        prec.update(layer.exact_internal_types(int(x.shape[-1]), int(x.shape[-2])))
+        entry["ExpTableSize"], entry["ExpRangePower2"] = EXACT_TABLE_SIZE, EXACT_RANGE_POWER2
+        return prec
+    parts = {k: np.asarray(v) for k, v in layer.parts(np.asarray(x, np.float32)).items()}
     types = {}
     # Internal values get 4 more fractional bits than the target: scores pass through exp() and a
     # normalisation, which amplify their errors (measured on the zoo's Transformer: 2.4 % -> see README).
@@ -330,9 +345,12 @@ def attention_precisions(layer, entry: dict, x: np.ndarray, target_error: float 
 
 def _custom_weight_types(layer, names, target_error: float) -> dict[str, str]:
     """Types of a custom layer's weights `names`: its quantizer's type, else from their values."""
+    from hepfpga.extensions.hls import weight_type
+
     quantizer = getattr(layer, "_quantizer", None)
     if quantizer is not None and hasattr(quantizer, "bits"):
-        return {name: f"fixed<{int(quantizer.bits)},{int(quantizer.integer) + 1}>" for name in names}
+        w = weight_type(quantizer)
+        return {name: f"fixed<{w.width},{w.integer}>" for name in names}
     weights = layer.quantized_weights()
     return {name: fixed_type(*value_stats(np.asarray(weights[name])), target_error, 0)[0] for name in names}
 
@@ -377,6 +395,12 @@ def float_layer_precisions(model, config: dict, x: np.ndarray, target_error: flo
         prec["result"] = result
         if type(layer).__name__ in AVERAGING:
             extra = math.ceil(math.log2(max(1, _terms(layer))))
+            source = getattr(layer.inbound_nodes[0].inbound_layers, "fixed_types", None)
+            if source:  # after a bit-exact layer: sum and mean exact (for power-of-two pool sizes)
+                t = source["result"]
+                prec["accum"] = f"fixed<{t.width + 2 * extra},{t.integer + extra}>"
+                prec["result"] = f"fixed<{t.width + extra},{t.integer}>"
+                continue
             prec["accum"] = fixed_type(*value_stats(outputs[layer.name]), target_error, headroom_bits, extra, extra,
                                        MAX_WIDTH + 16, modes="")[0]
         elif type(layer).__name__ in GARNET:

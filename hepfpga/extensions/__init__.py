@@ -39,15 +39,19 @@ def register() -> None:
             for template in module._templates(layer_class):
                 backend.register_template(template)
             backend.register_source(module.HEADER)
+    # The bit-exact layer norm is the same hls4ml layer (its parser rounds gamma and beta as Keras does).
+    register_keras_v2_layer_handler("QLayerNormalization", layernorm.parse_layernorm)
     _REGISTERED = True
 
 
 def custom_objects() -> dict:
     """Keras classes of the custom layers, for loading saved models."""
     from hepfpga.extensions.attention import SelfAttention
+    from hepfpga.extensions.layernorm import QLayerNormalization
     from hepfpga.extensions.message_passing import MessagePassing
 
-    return {"SelfAttention": SelfAttention, "MessagePassing": MessagePassing}
+    return {"SelfAttention": SelfAttention, "MessagePassing": MessagePassing,
+            "QLayerNormalization": QLayerNormalization}
 
 
 #: Longest token sequence a SelfAttention layer is converted for (scores grow as tokens^2 per head).
@@ -63,7 +67,7 @@ def check_model(model, io_type: str) -> None:
 
     for layer in model.layers:
         kind = type(layer).__name__
-        if kind not in ("SelfAttention", "LayerNormalization", "MessagePassing"):
+        if kind not in ("SelfAttention", "LayerNormalization", "QLayerNormalization", "MessagePassing"):
             continue
         if io_type != "io_parallel":
             raise ConfigError(f"layer {layer.name} ({kind}) has an io_parallel HLS implementation only; "

@@ -9,16 +9,34 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
+from hepfpga.errors import ConfigError
 from hepfpga.extensions import hls
+from hepfpga.extensions.fixed import Fixed, check_exact, exact_type, parse_types
 
 HEADER = Path(__file__).with_name("nnet_self_attention.h")
 #: Weight names, in the order the C++ function takes them: projections (d_model, heads*head_dim) and
 #: biases, output projection (heads*head_dim, d_model) and bias.
 WEIGHTS = ("wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo")
-#: Internal types of the kernel (hepfpga.convert.precision sets them from calibration data).
-INTERNAL_TYPES = ("accum", "proj", "score", "scale", "exp_table", "sum", "inv", "att")
+#: Internal types of the kernel (hepfpga.convert.precision sets them from calibration data, or from the
+#: layer's `fixed_point` types in its bit-exact form).
+INTERNAL_TYPES = ("in", "accum", "proj", "score", "scale", "exp_table", "sum", "inv", "att")
+#: The types a bit-exact layer declares (`fixed_point`): input, q/k/v projections, scaled scores,
+#: attention-weighted values, output; each rounded to nearest (ties to even) and saturated.
+EXACT_KEYS = ("input", "proj", "score", "att", "result")
+#: Softmax of the bit-exact form: exp(-d) for d in [0, 2^EXACT_RANGE_POWER2), EXACT_TABLE_SIZE entries
+#: truncated to EXACT_EXP_TYPE; 1/sum truncated to EXACT_INV_TYPE; 1/sqrt(head_dim) truncated to SCALE_TYPE.
+EXACT_TABLE_SIZE, EXACT_RANGE_POWER2 = 1024, 3
+EXACT_EXP_TYPE, EXACT_INV_TYPE = "ufixed<16,1,TRN,WRAP>", "ufixed<18,1,TRN,WRAP>"
+SCALE_TYPE = "ufixed<19,1,TRN,WRAP>"
+
+
+def exp_table(size: int, range_power2: int, table_type: str) -> np.ndarray:
+    """exp(-d) at d = i 2^range_power2 / size, i < size, as the C++ table holds it."""
+    step = float(2**range_power2) / size
+    return Fixed.parse(table_type).quantize_numpy(np.exp(-step * np.arange(size, dtype=np.float64)))
 
 
 @tf.keras.utils.register_keras_serializable(package="hepfpga")
@@ -29,11 +47,21 @@ class SelfAttention(tf.keras.layers.Layer):
     heads concatenated and projected back to the input width. With `kernel_quantizer` (a QKeras quantizer
     string such as "quantized_bits(8,0,alpha=1)") all weights are quantized in the forward pass
     (straight-through gradients, as QKeras layers train).
+
+    With `fixed_point` (types for EXACT_KEYS, e.g. {"input": "fixed<16,6>", ...}) the forward pass is the
+    firmware's arithmetic: inputs, projections, scores, weighted values and output rounded to those
+    types, the softmax from the kernel's exp table and truncated 1/sum (float gradients through them).
+    hepfpga converts such a layer to exactly these types: firmware and Keras outputs agree bit for bit.
     """
 
-    def __init__(self, heads: int, head_dim: int, kernel_quantizer: str | None = None, **kwargs):
+    def __init__(self, heads: int, head_dim: int, kernel_quantizer: str | None = None,
+                 fixed_point: dict | None = None, **kwargs):
         super().__init__(**kwargs)
         self.heads, self.head_dim, self.kernel_quantizer = int(heads), int(head_dim), kernel_quantizer
+        self.fixed_point = dict(fixed_point) if fixed_point else None
+        self.fixed_types = parse_types(self.fixed_point, EXACT_KEYS, f"SelfAttention {self.name}")
+        if self.fixed_types and not kernel_quantizer:
+            raise ConfigError(f"SelfAttention {self.name}: fixed_point needs a kernel_quantizer (quantized weights)")
         self._quantizer = None
         if kernel_quantizer:
             from qkeras.quantizers import get_quantizer
@@ -70,12 +98,65 @@ class SelfAttention(tf.keras.layers.Layer):
         att = tf.reshape(tf.transpose(heads, (0, 2, 1, 3)), (batch, tokens, self.heads * self.head_dim))
         return {"q": q, "k": k, "v": v, "scores": scores, "att": att, "output": tf.matmul(att, w["wo"]) + w["bo"]}
 
+    def exact_parts(self, x):
+        """`parts` as the firmware computes them (layers with `fixed_point`), float64."""
+        t = self.fixed_types
+        w = {k: tf.cast(v, tf.float64) for k, v in self.quantized_weights().items()}
+        x = t["input"].quantize(tf.cast(x, tf.float64))
+        shape = tf.shape(x)
+        batch, tokens = shape[0], shape[1]
+
+        def split(v):
+            return tf.transpose(tf.reshape(v, (batch, tokens, self.heads, self.head_dim)), (0, 2, 1, 3))
+
+        q, k, v = (t["proj"].quantize(tf.matmul(x, w[f"w{n}"]) + w[f"b{n}"]) for n in "qkv")
+        scale = Fixed.parse(SCALE_TYPE).quantize_numpy(1.0 / math.sqrt(self.head_dim))
+        scores = t["score"].quantize(tf.matmul(split(q), split(k), transpose_b=True) * scale)
+        # Softmax: nearest table entry of exp(-(max - score)), none beyond the table; 1/sum truncated.
+        gap = tf.reduce_max(scores, axis=-1, keepdims=True) - scores
+        index = tf.floor(gap * (EXACT_TABLE_SIZE / 2**EXACT_RANGE_POWER2) + 0.5)
+        table = np.append(exp_table(EXACT_TABLE_SIZE, EXACT_RANGE_POWER2, EXACT_EXP_TYPE), 0.0)
+        index = tf.cast(tf.minimum(index, EXACT_TABLE_SIZE), tf.int32)
+        weights = tf.stop_gradient(tf.gather(tf.constant(table, tf.float64), index))
+        inv_fraction = Fixed.parse(EXACT_INV_TYPE).fraction
+        inv = tf.floor(2.0**inv_fraction / tf.reduce_sum(weights, axis=-1, keepdims=True)) / 2.0**inv_fraction
+        exact = tf.matmul(weights, split(v)) * inv
+        smooth = tf.matmul(tf.nn.softmax(scores, axis=-1), split(v))  # the gradient's path
+        heads = t["att"].quantize(smooth + tf.stop_gradient(exact - smooth))
+        att = tf.reshape(tf.transpose(heads, (0, 2, 1, 3)), (batch, tokens, self.heads * self.head_dim))
+        output = t["result"].quantize(tf.matmul(att, w["wo"]) + w["bo"])
+        return {"q": q, "k": k, "v": v, "scores": scores, "att": att, "output": output}
+
     def call(self, x):
+        if self.fixed_types is not None:
+            return tf.cast(self.exact_parts(x)["output"], x.dtype)
         return self.parts(x)["output"]
 
     def get_config(self):
         return {**super().get_config(), "heads": self.heads, "head_dim": self.head_dim,
-                "kernel_quantizer": self.kernel_quantizer}
+                "kernel_quantizer": self.kernel_quantizer, "fixed_point": self.fixed_point}
+
+    def exact_internal_types(self, d_model: int, tokens: int) -> dict[str, str]:
+        """The kernel's types for a `fixed_point` layer: the declared ones, and an accumulator that holds
+        every sum exactly (projections, q.k, exp-weighted values, output)."""
+        t, weight = self.fixed_types, hls.weight_type(self._quantizer)
+        exp_fraction = Fixed.parse(EXACT_EXP_TYPE).fraction
+        width = self.heads * self.head_dim
+        fraction = max(t["input"].fraction + weight.fraction, 2 * t["proj"].fraction,
+                       exp_fraction + t["proj"].fraction, t["att"].fraction + weight.fraction)
+        log2 = lambda n: math.ceil(math.log2(n + 1))  # noqa: E731
+        integer = max(t["input"].integer + weight.integer + log2(d_model),
+                      2 * t["proj"].integer + log2(self.head_dim),
+                      t["proj"].integer + log2(tokens),
+                      t["att"].integer + weight.integer + log2(width)) + 1
+        check_exact(f"SelfAttention {self.name} accumulator", integer, fraction)
+        inv_fraction = Fixed.parse(EXACT_INV_TYPE).fraction
+        check_exact(f"SelfAttention {self.name} weighted values", t["att"].integer, fraction + inv_fraction)
+        sum_integer = log2(tokens)
+        types = {k: str(t[k]) for k in ("proj", "score", "att", "result")}
+        return {**types, "in": str(t["input"]), "accum": exact_type(integer, fraction),
+                "scale": SCALE_TYPE, "exp_table": EXACT_EXP_TYPE, "inv": EXACT_INV_TYPE,
+                "sum": exact_type(sum_integer, exp_fraction, signed=False)}
 
 
 # ---------------------------------------------------------------------------------------------------

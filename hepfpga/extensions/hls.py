@@ -23,9 +23,20 @@ def quantized_weight_data(keras_layer, data_reader, layer: dict, weights: tuple[
         layer[f"{name}_data"] = np.asarray(quantizer(data) if quantizer is not None else data, dtype=np.float64)
 
 
+def weight_type(quantizer):
+    """The fixed-point type hls4ml gives the weights of a QKeras `quantized_bits` quantizer."""
+    from hepfpga.errors import ConfigError
+    from hepfpga.extensions.fixed import Fixed
+
+    if quantizer is None or type(quantizer).__name__ != "quantized_bits":
+        raise ConfigError(f"fixed_point layers need a quantized_bits kernel_quantizer, got {quantizer}")
+    return Fixed(int(quantizer.bits), int(quantizer.integer) + 1, rounding="TRN", saturate=False)
+
+
 def layer_class(name: str, weights: tuple[str, ...], internal_types: tuple[str, ...], output_shape: Callable):
     """An hls4ml layer class with the given weights (variables `<weight><index>`) and internal types
-    (`<type>_t`, from the layer's `Precision` config); `output_shape(node)` gives its output shape."""
+    (`<type>_t`, from the layer's `Precision` config; an `in` type missing there is the input's type);
+    `output_shape(node)` gives its output shape."""
     from hls4ml.model.layers import Layer
     from hls4ml.model.types import NamedType
 
@@ -34,6 +45,9 @@ def layer_class(name: str, weights: tuple[str, ...], internal_types: tuple[str, 
         for weight in weights:
             self.add_weights_variable(name=weight, var_name=f"{weight}{{index}}", data=self.get_attr(f"{weight}_data"))
         for kind in internal_types:
+            if kind == "in" and "in" not in (self.model.config.get_layer_config(self).get("Precision") or {}):
+                self.set_attr("in_t", self.get_input_variable().type)  # no input rounding: the input's own type
+                continue
             precision, _ = self.model.config.get_precision(self, kind)
             self.set_attr(f"{kind}_t", NamedType(f"{self.name}_{kind}_t", precision))
 

@@ -8,18 +8,24 @@ features. The HLS kernel is `nnet_message_passing.h` (io_parallel).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import tensorflow as tf
 
+from hepfpga.errors import ConfigError
 from hepfpga.extensions import hls
+from hepfpga.extensions.fixed import check_exact, exact_type, parse_types
 
 HEADER = Path(__file__).with_name("nnet_message_passing.h")
 #: Weights in the order the C++ function takes them: the edge layer's kernel split into the receiver's
 #: and the sender's rows (n_feat, n_edge each) and its bias; the node layer's kernel split into the node's
 #: and the aggregate's rows, and its bias.
 WEIGHTS = ("we_self", "we_other", "be", "wn_x", "wn_a", "bn")
-INTERNAL_TYPES = ("accum", "half", "msg", "agg", "dist")
+INTERNAL_TYPES = ("in", "accum", "half", "msg", "agg", "dist")
+#: The types a bit-exact layer declares (`fixed_point`): input, aggregated messages, output (rounded to
+#: nearest, ties to even, saturated); everything between is exact.
+EXACT_KEYS = ("input", "agg", "result")
 AGGREGATIONS = ("sum", "mean", "max")
 
 
@@ -31,11 +37,19 @@ class MessagePassing(tf.keras.layers.Layer):
     edges; h_i = relu([x_i, a_i] Wn + bn). Edges: all j != i, or with `k` the k nearest j by Euclidean
     distance over the features `coordinates` (first index, count) (ties: the lower index).
     `kernel_quantizer` (a QKeras quantizer string) quantizes all weights in the forward pass.
+    With `fixed_point` (types for EXACT_KEYS) the forward pass is the firmware's arithmetic (input,
+    aggregates and output rounded to those types, a mean as a product with 1/degree in the accumulator
+    type); hepfpga converts such a layer to exactly these types: firmware and Keras agree bit for bit.
     """
 
     def __init__(self, edge_units: int = 16, node_units: int = 16, aggregation: str = "sum", k: int | None = None,
-                 coordinates: tuple[int, int] = (1, 2), kernel_quantizer: str | None = None, **kwargs):
+                 coordinates: tuple[int, int] = (1, 2), kernel_quantizer: str | None = None,
+                 fixed_point: dict | None = None, **kwargs):
         super().__init__(**kwargs)
+        self.fixed_point = dict(fixed_point) if fixed_point else None
+        self.fixed_types = parse_types(self.fixed_point, EXACT_KEYS, f"MessagePassing {self.name}")
+        if self.fixed_types and not kernel_quantizer:
+            raise ConfigError(f"MessagePassing {self.name}: fixed_point needs a kernel_quantizer (quantized weights)")
         self.edge_units, self.node_units, self.aggregation = int(edge_units), int(node_units), aggregation
         self.k, self.coordinates, self.kernel_quantizer = (int(k) if k else None), tuple(coordinates), kernel_quantizer
         if aggregation not in AGGREGATIONS:
@@ -90,13 +104,53 @@ class MessagePassing(tf.keras.layers.Layer):
         dist = tf.reduce_sum(tf.square(c[:, None, :, :] - c[:, :, None, :]), axis=-1)
         return {"half": tf.concat([own, other], -1), "msg": messages, "agg": agg, "dist": dist, "output": out}
 
+    def degree(self, n_nodes: int) -> int:
+        """Incoming edges per node."""
+        return self.k or n_nodes - 1
+
+    def exact_internal_types(self, n_nodes: int, n_feat: int) -> dict[str, str]:
+        """The kernel's types for a `fixed_point` layer: the declared ones, an accumulator holding the edge
+        and node layers' sums exactly (also the halves and messages), exact squared distances."""
+        t, weight = self.fixed_types, hls.weight_type(self._quantizer)
+        log2 = lambda n: math.ceil(math.log2(n + 1))  # noqa: E731
+        fraction = max(t["input"].fraction + weight.fraction, t["agg"].fraction + weight.fraction,
+                       2 * t["input"].fraction)
+        message = t["input"].integer + weight.integer + log2(n_feat) + 1  # x_i We_i + be + x_j We_j
+        integer = max(message + log2(n_nodes), t["agg"].integer + weight.integer + log2(self.edge_units + n_feat),
+                      2 * t["input"].integer + log2(self.coordinates[1])) + 1
+        check_exact(f"MessagePassing {self.name} accumulator", integer, fraction)
+        check_exact(f"MessagePassing {self.name} mean", t["agg"].integer, fraction + 17)  # sum x 1/degree
+        accum = exact_type(integer, fraction)
+        dist = exact_type(2 * t["input"].integer + log2(self.coordinates[1]), 2 * t["input"].fraction, signed=False)
+        return {"in": str(t["input"]), "accum": accum, "half": accum, "msg": accum, "agg": str(t["agg"]),
+                "dist": dist, "result": str(t["result"])}
+
+    def exact_output(self, x):
+        """The output as the firmware computes it (layers with `fixed_point`), float64."""
+        t = self.fixed_types
+        w = {k: tf.cast(v, tf.float64) for k, v in self.quantized_weights().items()}
+        x = t["input"].quantize(tf.cast(x, tf.float64))
+        own = tf.matmul(x, w["we_self"]) + w["be"]
+        messages = tf.nn.relu(own[:, :, None, :] + tf.matmul(x, w["we_other"])[:, None, :, :])
+        mask = self.edge_mask(x)[..., None]
+        if self.aggregation == "max":
+            agg = tf.reduce_max(messages * mask, axis=2)
+        else:
+            agg = tf.reduce_sum(messages * mask, axis=2)
+            if self.aggregation == "mean":  # times 1/degree as the kernel's ufixed<18,1> (truncated)
+                agg = agg * (math.floor(2.0**17 / self.degree(int(x.shape[1]))) / 2.0**17)
+        agg = t["agg"].quantize(agg)
+        return t["result"].quantize(tf.nn.relu(tf.matmul(x, w["wn_x"]) + tf.matmul(agg, w["wn_a"]) + w["bn"]))
+
     def call(self, x):
+        if self.fixed_types is not None:
+            return tf.cast(self.exact_output(x), x.dtype)
         return self.parts(x)["output"]
 
     def get_config(self):
         return {**super().get_config(), "edge_units": self.edge_units, "node_units": self.node_units,
                 "aggregation": self.aggregation, "k": self.k, "coordinates": list(self.coordinates),
-                "kernel_quantizer": self.kernel_quantizer}
+                "kernel_quantizer": self.kernel_quantizer, "fixed_point": self.fixed_point}
 
 
 def parse_message_passing(keras_layer, input_names, input_shapes, data_reader):

@@ -2,9 +2,12 @@
 //
 // hls4ml 1.3.0's nnet_layernorm.h reads 1/sqrt(var) from a table over var in [epsilon, 2^-p] with p >= 0,
 // so any variance above 1 (common after a residual sum) saturates. Here var + epsilon is brought into
-// [1, 4) by shifts of 2 bits (var = m * 4^e), 1/sqrt(m) is read from a table over [1, 4) (nearest of
-// table_size entries), and the result is shifted back by e bits: the relative error is the table's
-// at every scale. y = (x - mean) / sqrt(var + epsilon) * gamma + beta, per token.
+// [1, 4) by shifts of 2 bits (var = m * 4^e), 1/sqrt(m) is read from a table over [1, 4) (3 * 2^table_bits
+// entries, indexed by the leading bits of m - 1, each the value at its bin's centre), and the result is
+// shifted back by e bits: the relative error is the table's at every scale.
+// y = (x - mean) / sqrt(var + epsilon) * gamma + beta, per token, after converting the input to in_t.
+// Every rounding happens where a value is assigned to one of the config's types; hepfpga's
+// QLayerNormalization computes the same in Keras.
 #ifndef NNET_LAYERNORM_WIDE_H_
 #define NNET_LAYERNORM_WIDE_H_
 
@@ -16,10 +19,11 @@ namespace nnet {
 struct layernorm_wide_config {
     static const unsigned seq_len = 1;
     static const unsigned n_feat = 16;
-    static const unsigned table_size = 4096;
+    static const unsigned table_bits = 10; // 3 * 2^table_bits entries over m in [1, 4)
     static const unsigned max_shift = 16; // |e| bound: var + epsilon in [4^-max_shift, 4^max_shift)
     static constexpr double epsilon = 1e-3;
     static const unsigned reuse_factor = 1;
+    typedef float in_t;    // the input, converted first
     typedef float accum_t; // sums, mean, deviations
     typedef float var_t;   // variance + epsilon
     typedef float table_t; // 1/sqrt(m), m in [1, 4)
@@ -28,9 +32,10 @@ struct layernorm_wide_config {
     typedef float bias_t;
 };
 
-template <class CONFIG_T> void init_inv_sqrt_table(typename CONFIG_T::table_t table[CONFIG_T::table_size]) {
-    for (unsigned i = 0; i < CONFIG_T::table_size; i++) {
-        table[i] = 1.0 / std::sqrt(1.0 + 3.0 * i / CONFIG_T::table_size);
+template <class CONFIG_T>
+void init_inv_sqrt_table(typename CONFIG_T::table_t table[3 << CONFIG_T::table_bits]) {
+    for (unsigned i = 0; i < (3u << CONFIG_T::table_bits); i++) {
+        table[i] = 1.0 / std::sqrt(1.0 + (i + 0.5) / double(1u << CONFIG_T::table_bits));
     }
 }
 
@@ -40,10 +45,10 @@ void layernorm_wide(data_T data[CONFIG_T::seq_len * CONFIG_T::n_feat], res_T res
     #pragma HLS PIPELINE II = CONFIG_T::reuse_factor
 #ifdef __HLS_SYN__
     bool initialized = false;
-    typename CONFIG_T::table_t table[CONFIG_T::table_size];
+    typename CONFIG_T::table_t table[3 << CONFIG_T::table_bits];
 #else
     static bool initialized = false;
-    static typename CONFIG_T::table_t table[CONFIG_T::table_size];
+    static typename CONFIG_T::table_t table[3 << CONFIG_T::table_bits];
 #endif
     if (!initialized) {
         init_inv_sqrt_table<CONFIG_T>(table);
@@ -55,15 +60,18 @@ void layernorm_wide(data_T data[CONFIG_T::seq_len * CONFIG_T::n_feat], res_T res
 
 Tokens:
     for (unsigned t = 0; t < CONFIG_T::seq_len; t++) {
+        typename CONFIG_T::in_t x[N];
         typename CONFIG_T::accum_t sum = 0, diff[N];
+        #pragma HLS ARRAY_PARTITION variable = x complete
         #pragma HLS ARRAY_PARTITION variable = diff complete
         for (unsigned i = 0; i < N; i++) {
-            sum += data[t * N + i];
+            x[i] = data[t * N + i];
+            sum += x[i];
         }
         typename CONFIG_T::accum_t mean = sum * k_inv;
         typename CONFIG_T::var_t var = 0;
         for (unsigned i = 0; i < N; i++) {
-            diff[i] = data[t * N + i] - mean;
+            diff[i] = x[i] - mean;
             var += diff[i] * diff[i];
         }
         var = var * k_inv + epsilon;
@@ -83,10 +91,10 @@ Tokens:
                 e--;
             }
         }
-        ap_ufixed<64, 32> position = (m - 1) * ap_ufixed<32, 16>(double(CONFIG_T::table_size) / 3.0);
-        unsigned index = (unsigned)(position + ap_ufixed<2, 0>(0.5));
-        if (index > CONFIG_T::table_size - 1)
-            index = CONFIG_T::table_size - 1;
+        // m - 1 in [0, 3): its integer and leading table_bits fractional bits index the table.
+        unsigned index = (unsigned)((m - 1) * (1u << CONFIG_T::table_bits));
+        if (index > (3u << CONFIG_T::table_bits) - 1)
+            index = (3u << CONFIG_T::table_bits) - 1;
         typename CONFIG_T::inv_t inv = table[index];
         if (e > 0)
             inv = inv >> e; // 1/sqrt(4^e) = 2^-e

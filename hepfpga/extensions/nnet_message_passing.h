@@ -4,7 +4,8 @@
 // squared Euclidean distance over the feature columns coord_first .. coord_first + n_coord - 1 (ties:
 // the lower index first). Message: m_ij = relu(x_i We_i + x_j We_j + be) (n_edge features; the edge MLP
 // on the concatenated pair, split so each node's halves are computed once). Aggregation over incoming
-// edges: sum, mean or max (aggr = 0, 1, 2). Update: h_i = relu(x_i Wn_x + a_i Wn_a + bn) (n_out features).
+// edges: sum, mean or max (aggr = 0, 1, 2; the mean as a product with 1/degree). Update:
+// h_i = relu(x_i Wn_x + a_i Wn_a + bn) (n_out features). The input is first converted to in_t.
 #ifndef NNET_MESSAGE_PASSING_H_
 #define NNET_MESSAGE_PASSING_H_
 
@@ -22,6 +23,7 @@ struct message_passing_config {
     static const unsigned n_coord = 2;
     static const unsigned aggr = 0; // 0 sum, 1 mean, 2 max
     static const unsigned reuse_factor = 1;
+    typedef float in_t;    // the input, converted first
     typedef float accum_t;
     typedef float half_t;  // x_i We_i + be and x_j We_j
     typedef float msg_t;   // messages
@@ -40,6 +42,12 @@ void message_passing(data_T data[CONFIG_T::n_nodes * CONFIG_T::n_feat], res_T re
     const unsigned N = CONFIG_T::n_nodes, F = CONFIG_T::n_feat, H = CONFIG_T::n_edge, O = CONFIG_T::n_out;
     #pragma HLS PIPELINE II = CONFIG_T::reuse_factor
 
+    typename CONFIG_T::in_t x[N * F];
+    #pragma HLS ARRAY_PARTITION variable = x complete
+    for (unsigned i = 0; i < N * F; i++) {
+        x[i] = data[i];
+    }
+
     typename CONFIG_T::half_t self_half[N * H], other_half[N * H];
     #pragma HLS ARRAY_PARTITION variable = self_half complete
     #pragma HLS ARRAY_PARTITION variable = other_half complete
@@ -48,8 +56,8 @@ Halves:
         for (unsigned h = 0; h < H; h++) {
             typename CONFIG_T::accum_t s = be[h], o = 0;
             for (unsigned f = 0; f < F; f++) {
-                s += data[n * F + f] * we_self[f * H + h];
-                o += data[n * F + f] * we_other[f * H + h];
+                s += x[n * F + f] * we_self[f * H + h];
+                o += x[n * F + f] * we_other[f * H + h];
             }
             self_half[n * H + h] = s;
             other_half[n * H + h] = o;
@@ -70,7 +78,7 @@ Nodes:
                 typename CONFIG_T::dist_t d = 0;
                 for (unsigned c = 0; c < CONFIG_T::n_coord; c++) {
                     typename CONFIG_T::accum_t delta =
-                        data[j * F + CONFIG_T::coord_first + c] - data[i * F + CONFIG_T::coord_first + c];
+                        x[j * F + CONFIG_T::coord_first + c] - x[i * F + CONFIG_T::coord_first + c];
                     d += delta * delta;
                 }
                 dist[j] = d;
@@ -100,17 +108,18 @@ Nodes:
                 else
                     a += m;
             }
-            if (CONFIG_T::aggr == 1) {
+            if (CONFIG_T::aggr == 1) { // mean: times 1/degree, truncated to 17 fractional bits
                 const unsigned degree = CONFIG_T::k > 0 ? CONFIG_T::k : N - 1;
-                a = a * typename CONFIG_T::accum_t(1.0 / degree);
+                agg[h] = a * ap_ufixed<18, 1>(1.0 / degree);
+            } else {
+                agg[h] = a;
             }
-            agg[h] = a;
         }
 
         for (unsigned o = 0; o < O; o++) {
             typename CONFIG_T::accum_t acc = bn[o];
             for (unsigned f = 0; f < F; f++)
-                acc += data[i * F + f] * wn_x[f * O + o];
+                acc += x[i * F + f] * wn_x[f * O + o];
             for (unsigned h = 0; h < H; h++)
                 acc += agg[h] * wn_a[h * O + o];
             res[i * O + o] = acc > 0 ? res_T(acc) : res_T(0);

@@ -4,7 +4,9 @@
 // Per head h (head_dim features): q, k, v = x Wq + bq, x Wk + bk, x Wv + bv; score(i, j) = q_i . k_j * scale;
 // a(i, .) = softmax_j(score(i, .)); out_i = sum_j a(i, j) v_j. Heads are concatenated, then projected:
 // y = out Wo + bo. The softmax subtracts the row maximum, reads exp(-d) from a table over
-// d in [0, 2^exp_range_power2) with exp_table_size entries (nearest entry), and divides by the sum.
+// d in [0, 2^exp_range_power2) with exp_table_size entries (nearest entry; 0 beyond the table), and
+// multiplies by 1/sum. The input is first converted to in_t. Every rounding happens where a value is
+// assigned to one of the config's types; hepfpga's SelfAttention (fixed_point form) computes the same.
 #ifndef NNET_SELF_ATTENTION_H_
 #define NNET_SELF_ATTENTION_H_
 
@@ -21,6 +23,7 @@ struct self_attention_config {
     static const unsigned exp_table_size = 1024;
     static const unsigned exp_range_power2 = 3;
     static const unsigned reuse_factor = 1;
+    typedef float in_t;
     typedef float accum_t;
     typedef float proj_t;
     typedef float score_t;
@@ -64,21 +67,27 @@ void self_attention(data_T data[CONFIG_T::seq_len * CONFIG_T::d_model], res_T re
         initialized = true;
     }
 
+    typename CONFIG_T::in_t x[T * D];
     typename CONFIG_T::proj_t q[T * HD], k[T * HD], v[T * HD];
     typename CONFIG_T::att_t att[T * HD];
+    #pragma HLS ARRAY_PARTITION variable = x complete
     #pragma HLS ARRAY_PARTITION variable = q complete
     #pragma HLS ARRAY_PARTITION variable = k complete
     #pragma HLS ARRAY_PARTITION variable = v complete
     #pragma HLS ARRAY_PARTITION variable = att complete
+
+    for (unsigned i = 0; i < T * D; i++) {
+        x[i] = data[i];
+    }
 
 Projections:
     for (unsigned t = 0; t < T; t++) {
         for (unsigned j = 0; j < HD; j++) {
             typename CONFIG_T::accum_t aq = bq[j], ak = bk[j], av = bv[j];
             for (unsigned i = 0; i < D; i++) {
-                aq += data[t * D + i] * wq[i * HD + j];
-                ak += data[t * D + i] * wk[i * HD + j];
-                av += data[t * D + i] * wv[i * HD + j];
+                aq += x[t * D + i] * wq[i * HD + j];
+                ak += x[t * D + i] * wk[i * HD + j];
+                av += x[t * D + i] * wv[i * HD + j];
             }
             q[t * HD + j] = aq;
             k[t * HD + j] = ak;
@@ -87,9 +96,10 @@ Projections:
     }
 
     const typename CONFIG_T::scale_t scale = 1.0 / std::sqrt(double(DH));
-    // exp(-d) table index: d * exp_table_size / 2^exp_range_power2, rounded to the nearest entry.
-    const unsigned shift = CONFIG_T::exp_range_power2;
     const unsigned top = CONFIG_T::exp_table_size;
+    // Table entries per unit of d (exact for power-of-two table sizes and ranges).
+    const ap_ufixed<32, 16> per_unit = double(top) / double(1u << CONFIG_T::exp_range_power2);
+    const int range = 1 << CONFIG_T::exp_range_power2;
 
 Heads:
     for (unsigned h = 0; h < CONFIG_T::heads; h++) {
@@ -111,13 +121,18 @@ Heads:
             }
             typename CONFIG_T::sum_t sum = 0;
             for (unsigned j = 0; j < T; j++) {
-                typename CONFIG_T::score_t gap = best - score[j]; // >= 0
-                ap_ufixed<32, 16> position = gap;
-                position *= ap_ufixed<32, 16>(double(top) / double(1u << shift));
-                unsigned index = (unsigned)(position + ap_ufixed<2, 0>(0.5));
-                weight[j] = index < top ? exp_table[index] : typename CONFIG_T::exp_table_t(0);
+                typename CONFIG_T::accum_t gap = best - score[j]; // >= 0
+                weight[j] = 0;
+                if (gap < range) {
+                    // nearest entry: floor(d * per_unit + 1/2)
+                    ap_ufixed<64, 32> position = ap_ufixed<64, 32>(gap) * per_unit;
+                    unsigned index = (unsigned)(position + ap_ufixed<2, 0>(0.5));
+                    if (index < top)
+                        weight[j] = exp_table[index];
+                }
                 sum += weight[j];
             }
+            // 1/sum: the quotient has inv_t's fractional bits and is truncated (ap_fixed division).
             typename CONFIG_T::inv_t inv = typename CONFIG_T::inv_t(1) / sum;
             for (unsigned d = 0; d < DH; d++) {
                 typename CONFIG_T::accum_t acc = 0;
