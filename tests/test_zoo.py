@@ -140,7 +140,8 @@ def test_garnet_to_firmware(datasets, support, tmp_path):
 @pytest.mark.parametrize("label, family, opts, data, training", CUSTOM, ids=[c[0] for c in CUSTOM])
 def test_custom_layer_family_to_firmware(label, family, opts, data, training, datasets, support, tmp_path):
     """Transformer (hepfpga's SelfAttention + wide-range layer norm) and message-passing GNN (hepfpga's
-    MessagePassing, k nearest in (delta-eta, delta-phi)), float and QKeras, io_parallel."""
+    MessagePassing, k nearest in (delta-eta, delta-phi)), float and QKeras (bit-exact forms of the custom
+    layers), io_parallel."""
     x, y = datasets[data]
     xt, yt, xv, yv = x[:5000], y[:5000], x[5000:], y[5000:]
     model = build(family, **opts)
@@ -153,6 +154,9 @@ def test_custom_layer_family_to_firmware(label, family, opts, data, training, da
         report, _ = _to_firmware(m, tmp_path / form, xt, xv, support, label, form, stream=False)
         support(label, form, "io_stream", "not available (hepfpga's custom kernels: io_parallel)")
         assert report["agreement"]["argmax_agreement"] >= 0.99, report["first_divergence"]
+    # QKeras form: bit-exact custom layers, so the logits are exact (within 0 quantization steps).
+    assert report["pre_softmax"]["events"] == 1000
+    assert report["pre_softmax"]["mismatching_values"] == 0, report["pre_softmax"]
 
 
 def test_deepsets_is_permutation_invariant():
@@ -180,6 +184,8 @@ def test_deepsets_is_permutation_invariant():
     ("gnn", dict(k=16), r"k must be None \(all pairs\) or an integer in \[1, 15\]"),
     ("gnn", dict(aggregation="median"), "aggregation must be one of sum, mean, max"),
     ("transformer", dict(n_particles=64), r"n_particles must be an integer in \[1, 32\]"),
+    ("transformer", dict(quantized=True, internal_bits=40), r"internal_bits/internal_integer: bits must be"),
+    ("gnn", dict(quantized=True, internal_integer=20), r"internal_bits/internal_integer: integer bits must be"),
 ])
 def test_builders_validate_options(family, bad, match):
     with pytest.raises(ConfigError, match=match):
@@ -306,3 +312,22 @@ def test_models_with_several_inputs_need_one_array_each(tmp_path, capsys):
                  "--output", str(tmp_path / "prj")]) == 2
     assert "has 2 inputs (hits, n_hits)" in capsys.readouterr().err
     assert not (tmp_path / "prj").exists()
+
+
+def test_zoo_recipes_are_what_the_tests_build():
+    """models/zoo.yaml parses, each recipe builds in float and QKeras form, and the recipes of the families
+    tested above carry the options the tests use."""
+    from pathlib import Path
+
+    import yaml
+
+    recipes = yaml.safe_load((Path(__file__).parents[1] / "models" / "zoo.yaml").read_text())
+    tested = {label: opts for label, _, opts, *_ in ZOO + CUSTOM}
+    for name, recipe in recipes.items():
+        if not isinstance(recipe, dict) or "family" not in recipe:
+            continue
+        for quantized in (False, True):
+            build(recipe["family"], **recipe["options"], quantized=quantized)
+        if name in tested:
+            as_lists = {k: list(v) if isinstance(v, tuple) else v for k, v in tested[name].items()}
+            assert {k: recipe["options"].get(k) for k in as_lists} == as_lists, name

@@ -26,7 +26,7 @@ import numpy as np
 
 from hepfpga.errors import ConfigError
 from hepfpga.models import register
-from hepfpga.models.common import Layers, check_positive, check_widths
+from hepfpga.models.common import Layers, check_bits, check_positive, check_widths
 from hepfpga.models.mlp import INPUT_QUANTIZER, classifier_head
 
 #: Largest graph: E = N(N-1) edges grow quadratically, and every edge is a parallel MLP in firmware.
@@ -183,12 +183,16 @@ def gnn(
     activation_integer: int = 2,
     input_bits: int = 16,
     input_integer: int = 5,
+    internal_bits: int = 16,
+    internal_integer: int = 6,
     name: str = "gnn",
 ):
     """Graph network of hepfpga's `MessagePassing` layers (one per entry of `blocks`, its node width):
     edges to the `k` nearest particles in the features `coordinates` (first index, count; default
     (delta-eta, delta-phi)), or all pairs with k=None; `aggregation` sum/mean/max; mean over particles
-    -> MLP -> logits. The QKeras form quantizes every weight.
+    -> MLP -> logits. The QKeras form quantizes every weight, and its message passing computes in fixed
+    point as the firmware does (input, aggregates and node outputs rounded to fixed<internal_bits,
+    internal_integer>, hls4ml's notation), so firmware and Keras agree bit for bit.
     """
     import tensorflow as tf
     from tensorflow.keras import layers
@@ -210,6 +214,10 @@ def gnn(
     blocks, head = check_widths("blocks", blocks), (check_widths("head", head) if head else ())
     q = Layers(quantized, weight_bits, weight_integer, activation_bits, activation_integer, input_bits, input_integer)
     quantizer = f"quantized_bits({weight_bits},{weight_integer},alpha=1)" if quantized else None
+    types = None
+    if quantized:
+        check_bits("internal_bits/internal_integer", internal_bits, internal_integer - 1)
+        types = dict.fromkeys(("input", "agg", "result"), f"fixed<{internal_bits},{internal_integer}>")
 
     x_in = layers.Input(shape=(n_particles, n_features), name="inputs")
     x = q.input(x_in, INPUT_QUANTIZER)
@@ -217,7 +225,7 @@ def gnn(
         # Neighbours from the input coordinates in the first block; later blocks use all pairs of their
         # learned features only if k is None, else the same k nearest in their first `count` features.
         x = MessagePassing(edge_units, width, aggregation, k, (first, count) if b == 0 else (0, count),
-                           kernel_quantizer=quantizer, name=f"message_passing_{b}")(x)
+                           kernel_quantizer=quantizer, fixed_point=types, name=f"message_passing_{b}")(x)
     x = layers.GlobalAveragePooling1D(name="pool")(x)
     for i, width in enumerate(head):
         x = q.dense(width, f"head_{i}")(x)
