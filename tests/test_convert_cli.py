@@ -203,3 +203,29 @@ def test_compiler_error_and_interrupt_leave_nothing(saved, tmp_path, capsys, mon
                       "--output", str(tmp_path / "p")], capsys)
     assert code == 130 and "interrupted" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bin"]
+
+
+@pytest.mark.csim
+@pytest.mark.parametrize("family, options", [
+    ("transformer", dict(n_particles=8, n_features=3, d_model=8, heads=2, mlp=16)),
+    ("gnn", dict(n_particles=8, n_features=3, k=3, blocks=(8,), edge_units=8, head=(8,))),
+])
+def test_convert_cli_saved_custom_layer_models(family, options, tmp_path, capsys):
+    """A saved QKeras Transformer / gnn (hepfpga's custom layers, bit-exact forms) converts with no extra
+    step: the custom layers load and register themselves; the logits match Keras exactly."""
+    import json
+
+    from hepfpga.models import build
+
+    tf.keras.utils.set_random_seed(4)
+    model = build(family, **options, quantized=True)
+    model.save(tmp_path / "model.h5")
+    x = np.random.default_rng(1).standard_normal((300, 8, 3)).astype(np.float32)
+    np.save(tmp_path / "cal.npy", x)
+    out = tmp_path / "prj"
+    code = main(["convert", str(tmp_path / "model.h5"), "--calibration", str(tmp_path / "cal.npy"),
+                 "--output", str(out)])
+    assert code == 0, capsys.readouterr().out
+    report = json.loads((out / "hepfpga/convert.json").read_text())
+    assert report["passed"]
+    assert report["pre_softmax"]["events"] == 300 and report["pre_softmax"]["mismatching_values"] == 0
