@@ -38,8 +38,9 @@ class MessagePassing(tf.keras.layers.Layer):
     distance over the features `coordinates` (first index, count) (ties: the lower index).
     `kernel_quantizer` (a QKeras quantizer string) quantizes all weights in the forward pass.
     With `fixed_point` (types for EXACT_KEYS) the forward pass is the firmware's arithmetic (input,
-    aggregates and output rounded to those types, a mean as a product with 1/degree in the accumulator
-    type); hepfpga converts such a layer to exactly these types: firmware and Keras agree bit for bit.
+    aggregates and output rounded to those types, a mean as the sum times 1/degree truncated to 17
+    fractional bits); hepfpga converts such a layer to exactly these types: firmware and Keras agree bit
+    for bit.
     """
 
     def __init__(self, edge_units: int = 16, node_units: int = 16, aggregation: str = "sum", k: int | None = None,
