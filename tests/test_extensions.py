@@ -65,6 +65,19 @@ def test_self_attention_cpp_matches_keras_at_several_precisions(quantizer, tmp_p
 
 
 @pytest.mark.csim
+def test_self_attention_with_one_feature_per_head(tmp_path):
+    """head_dim = 1: the score scale 1/sqrt(1) = 1 needs an integer bit (in ufixed<18,0> it wrapped to 0:
+    83 % of the output range off)."""
+    layer = SelfAttention(4, 1, name="layer")
+    model = _one_layer(layer, 8, 4)
+    x = _inputs(tokens=8, features=4)
+    keras = model.predict(x, verbose=0)
+    entry = {}
+    attention_precisions(layer, entry, x, target_error=2.0**-10)
+    assert np.abs(_firmware(model, x, entry, tmp_path) - keras).max() <= 0.005 * np.abs(keras).max()
+
+
+@pytest.mark.csim
 def test_layernorm_cpp_matches_keras_for_large_and_tiny_variances(tmp_path):
     """hls4ml's own LayerNormalization kernel saturates for variances above 1; hepfpga's does not."""
     layer = tf.keras.layers.LayerNormalization(name="layer")

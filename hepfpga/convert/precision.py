@@ -310,7 +310,7 @@ def attention_precisions(layer, entry: dict, x: np.ndarray, target_error: float 
     (tokens, features): projections, scores, attention-weighted values, result, the accumulator (widest
     of these plus log2 of the longest sum), softmax table (`table_size` entries of exp(-d), d in [0, 8))
     and weights (their quantizer's type for a QKeras layer, else from their values)."""
-    from hepfpga.extensions.attention import EXACT_RANGE_POWER2, EXACT_TABLE_SIZE, WEIGHTS
+    from hepfpga.extensions.attention import EXACT_RANGE_POWER2, EXACT_TABLE_SIZE, SCALE_TYPE, WEIGHTS
 
     prec = entry.setdefault("Precision", {})
     if getattr(layer, "fixed_types", None):  # bit-exact form: the layer's own types
@@ -336,7 +336,7 @@ def attention_precisions(layer, entry: dict, x: np.ndarray, target_error: float 
     prec["exp_table"] = f"ufixed<{TABLE_BITS},1>"  # exp(-d) in (0, 1]
     prec["sum"] = f"ufixed<{TABLE_BITS + math.ceil(math.log2(tokens + 1))},{math.ceil(math.log2(tokens + 1))}>"
     prec["inv"] = f"ufixed<{TABLE_BITS + 2},1>"  # 1/sum in [1/tokens, 1]
-    prec["scale"] = f"ufixed<{TABLE_BITS},0>"  # 1/sqrt(head_dim) < 1 for head_dim > 1
+    prec["scale"] = SCALE_TYPE  # 1/sqrt(head_dim) in (0, 1]: one integer bit, or head_dim = 1 would wrap to 0
     entry["ExpTableSize"] = table_size
     entry["ExpRangePower2"] = 3
     prec.update(_custom_weight_types(layer, WEIGHTS, target_error))
