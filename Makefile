@@ -18,7 +18,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/hepfpga demo
 
 test: $(VENV)/.installed
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest --durations=20
 
 benchmark: $(VENV)/.installed
 	$(VENV)/bin/python benchmarks/demo_time.py
