@@ -217,7 +217,8 @@ def infer_precisions(model, config: dict, x: np.ndarray, target_error: float = T
             continue
         if type(keras_layers.get(name)).__name__ in LAYERNORM:
             layer_input = np.asarray(outputs.get(_input_name(keras_layers[name]), xs[0]))
-            layernorm_precisions(keras_layers[name], entry, layer_input, values, target_error, headroom_bits, table_size)
+            layernorm_precisions(keras_layers[name], entry, layer_input, values, target_error, headroom_bits,
+                                 table_size)
             continue
         if type(keras_layers.get(name)).__name__ in CUSTOM:
             _custom_layer_precisions(keras_layers[name], entry, outputs, xs[0], target_error, headroom_bits, table_size)
@@ -344,11 +345,12 @@ def attention_precisions(layer, entry: dict, x: np.ndarray, target_error: float 
 
 
 def _custom_weight_types(layer, names, target_error: float) -> dict[str, str]:
-    """Types of a custom layer's weights `names`: its quantizer's type, else from their values."""
+    """Types of a custom layer's weights `names`: its `quantized_bits` quantizer's type, else from their
+    (quantized) values."""
     from hepfpga.extensions.hls import weight_type
 
     quantizer = getattr(layer, "_quantizer", None)
-    if quantizer is not None and hasattr(quantizer, "bits"):
+    if type(quantizer).__name__ == "quantized_bits":
         w = weight_type(quantizer)
         return {name: f"fixed<{w.width},{w.integer}>" for name in names}
     weights = layer.quantized_weights()
@@ -409,7 +411,8 @@ def float_layer_precisions(model, config: dict, x: np.ndarray, target_error: flo
             _custom_layer_precisions(layer, entry, outputs, first, target_error, headroom_bits, table_size)
         elif type(layer).__name__ in LAYERNORM:
             layer_input = np.asarray(outputs.get(_input_name(layer), first))
-            layernorm_precisions(layer, entry, layer_input, outputs[layer.name], target_error, headroom_bits, table_size)
+            layernorm_precisions(layer, entry, layer_input, outputs[layer.name], target_error, headroom_bits,
+                                 table_size)
         else:
             _recurrent_precisions(layer, entry, outputs, first, f, target_error, table_size, weights=False)
 
