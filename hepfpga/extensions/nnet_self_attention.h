@@ -132,7 +132,8 @@ Heads:
                 }
                 sum += weight[j];
             }
-            // 1/sum: the quotient has inv_t's fractional bits and is truncated (ap_fixed division).
+            // ap_fixed division truncates the quotient to at least inv_t's F fractional bits, so with a
+            // truncating inv_t this is floor(2^F / sum) / 2^F.
             typename CONFIG_T::inv_t inv = typename CONFIG_T::inv_t(1) / sum;
             for (unsigned d = 0; d < DH; d++) {
                 typename CONFIG_T::accum_t acc = 0;
