@@ -33,23 +33,29 @@ def weight_type(quantizer):
     return Fixed(int(quantizer.bits), int(quantizer.integer) + 1, rounding="TRN", saturate=False)
 
 
+def set_internal_types(node, kinds: tuple[str, ...]) -> None:
+    """Set `<kind>_t` on an hls4ml `node` from its layer's `Precision` config; an `in` type missing there
+    is the input's own type (no rounding of the input)."""
+    from hls4ml.model.types import NamedType
+
+    for kind in kinds:
+        if kind == "in" and "in" not in (node.model.config.get_layer_config(node).get("Precision") or {}):
+            node.set_attr("in_t", node.get_input_variable().type)
+            continue
+        precision, _ = node.model.config.get_precision(node, kind)
+        node.set_attr(f"{kind}_t", NamedType(f"{node.name}_{kind}_t", precision))
+
+
 def layer_class(name: str, weights: tuple[str, ...], internal_types: tuple[str, ...], output_shape: Callable):
     """An hls4ml layer class with the given weights (variables `<weight><index>`) and internal types
-    (`<type>_t`, from the layer's `Precision` config; an `in` type missing there is the input's type);
-    `output_shape(node)` gives its output shape."""
+    (`<type>_t`, see `set_internal_types`); `output_shape(node)` gives its output shape."""
     from hls4ml.model.layers import Layer
-    from hls4ml.model.types import NamedType
 
     def initialize(self):
         self.add_output_variable(output_shape(self))
         for weight in weights:
             self.add_weights_variable(name=weight, var_name=f"{weight}{{index}}", data=self.get_attr(f"{weight}_data"))
-        for kind in internal_types:
-            if kind == "in" and "in" not in (self.model.config.get_layer_config(self).get("Precision") or {}):
-                self.set_attr("in_t", self.get_input_variable().type)  # no input rounding: the input's own type
-                continue
-            precision, _ = self.model.config.get_precision(self, kind)
-            self.set_attr(f"{kind}_t", NamedType(f"{self.name}_{kind}_t", precision))
+        set_internal_types(self, internal_types)
 
     return type(name, (Layer,), {"initialize": initialize, "__doc__": f"hls4ml graph node of `{name}`."})
 

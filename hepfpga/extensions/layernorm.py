@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from hepfpga.extensions import hls
 from hepfpga.extensions.fixed import Fixed, check_exact, exact_type, parse_types
 
 HEADER = Path(__file__).with_name("nnet_layernorm_wide.h")
@@ -125,7 +126,6 @@ def parse_layernorm(keras_layer, input_names, input_shapes, data_reader):
 
 def _layer_class():
     from hls4ml.model.layers import Layer
-    from hls4ml.model.types import NamedType
 
     class LayerNormWide(Layer):
         """hls4ml graph node of a Keras LayerNormalization over the last axis (tokens, features)."""
@@ -134,12 +134,7 @@ def _layer_class():
             self.add_output_variable(self.get_input_variable().shape)
             self.add_weights_variable(name="scale", var_name="s{index}", data=self.get_attr("gamma_data"))
             self.add_weights_variable(name="bias", var_name="b{index}", data=self.get_attr("beta_data"))
-            for name in INTERNAL_TYPES:
-                if name == "in" and "in" not in (self.model.config.get_layer_config(self).get("Precision") or {}):
-                    self.set_attr("in_t", self.get_input_variable().type)  # no input rounding
-                    continue
-                precision, _ = self.model.config.get_precision(self, name)
-                self.set_attr(f"{name}_t", NamedType(f"{self.name}_{name}_t", precision))
+            hls.set_internal_types(self, INTERNAL_TYPES)
 
     return LayerNormWide
 
