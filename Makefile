@@ -1,11 +1,11 @@
 # Two commands on a fresh machine (Python 3.11 and g++ needed):
 #   make demo   creates .venv, installs hepfpga with its pinned stack, runs `hepfpga demo`
-#   make test   creates .venv if needed and runs the test suite
+#   make test   creates .venv if needed, runs ruff and the test suite
 PYTHON ?= python3.11
 VENV   ?= .venv
 PIP     = $(VENV)/bin/pip
 
-.PHONY: demo test benchmark clean
+.PHONY: demo test lint benchmark clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,11 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/hepfpga demo
 
-test: $(VENV)/.installed
+test: lint
 	$(VENV)/bin/python -m pytest --durations=20
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
 
 benchmark: $(VENV)/.installed
 	$(VENV)/bin/python benchmarks/demo_time.py

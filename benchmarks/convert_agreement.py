@@ -2,7 +2,7 @@
 
 Each model (tests/reference_models.py) is trained briefly on synthetic data, then converted twice:
 with hls4ml's defaults (`config_from_keras_model`, granularity='model', fixed<16,6>) and with
-`hepfpga.pipeline.convert_model` (calibrated on N(0,1) inputs). Both are C-simulated with g++ on the
+`hepfpga.convert_model` (calibrated on N(0,1) inputs). Both are C-simulated with g++ on the
 same 2000 N(0,1) events. Prints a table.
 
 Usage: python benchmarks/convert_agreement.py
@@ -24,8 +24,8 @@ import hls4ml  # noqa: E402
 import numpy as np  # noqa: E402
 import reference_models as ref  # noqa: E402
 
+from hepfpga.convert import ConvertOptions, convert_model  # noqa: E402
 from hepfpga.data import random_inputs  # noqa: E402
-from hepfpga.pipeline import ConvertOptions, convert_model  # noqa: E402
 from hepfpga.report.tables import markdown  # noqa: E402
 
 rows = []

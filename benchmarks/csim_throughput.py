@@ -25,9 +25,9 @@ sys.path.insert(0, str(root / "tests"))
 import numpy as np  # noqa: E402
 import reference_models as ref  # noqa: E402
 
-from hepfpga.convert import convert  # noqa: E402
-from hepfpga.convert.load import load_model  # noqa: E402
+from hepfpga.convert import write_project  # noqa: E402
 from hepfpga.csim.fast import BatchEmulator  # noqa: E402
+from hepfpga.models.load import load_model  # noqa: E402
 from hepfpga.report.tables import markdown  # noqa: E402
 
 parser = argparse.ArgumentParser()
@@ -52,7 +52,7 @@ with tempfile.TemporaryDirectory() as tmp:
     for label, model, n in cases:
         x = np.random.default_rng(0).standard_normal((n, *model.input_shape[1:]))
         with contextlib.redirect_stdout(io.StringIO()):
-            hls_model = convert(model, Path(tmp) / label.split()[0] / label.split()[1])
+            hls_model = write_project(model, Path(tmp) / label.split()[0] / label.split()[1])
             hls_model.compile()
         fast = BatchEmulator(hls_model.config.get_output_dir(), log=lambda *a: None)
         t_ref, ref_out = median_time(lambda: hls_model.predict(np.ascontiguousarray(x)))

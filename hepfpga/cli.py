@@ -1,4 +1,5 @@
-"""The `hepfpga` command. Each sub-command parses its options and calls one Python API function."""
+"""The `hepfpga` command. Each sub-command builds its options from the API's dataclasses (`hepfpga.options`),
+validates them, and calls one Python API function."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import os
 import sys
 import warnings
 from pathlib import Path
+
+from hepfpga import options as opts
 
 
 def _quiet_libraries() -> None:
@@ -36,9 +39,10 @@ def _load_data(args, path, shape):
 
 
 def _demo(args) -> int:
-    from hepfpga.pipeline import demo
+    from hepfpga.chain import JetTaggingOptions, demo
 
-    report = demo(args.output, n_events=args.events, force=args.force)
+    report = demo(args.output, n_events=args.events, options=opts.from_arguments(JetTaggingOptions, args),
+                  force=args.force)
     return 0 if all(report["targets"].values()) else 3
 
 
@@ -50,19 +54,36 @@ def _single_input_shape(model) -> tuple:
     if len(model.inputs) > 1:
         raise ConfigError(f"model {model.name!r} has {len(model.inputs)} inputs ({', '.join(model.input_names)}); "
                           "the command line reads one data file per model input set. Use "
-                          "hepfpga.pipeline.convert_model(model, out, [x1, x2, ...]) from Python")
+                          "hepfpga.convert_model(model, out, [x1, x2, ...]) from Python")
     return tuple(model.input_shape[1:])
+
+
+def _read_override(path: str | None) -> dict | None:
+    import yaml
+
+    from hepfpga.errors import ConfigError
+
+    if not path:
+        return None
+    try:
+        override = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"cannot read the --config YAML {path}: {err}") from err
+    if not isinstance(override, dict):
+        raise ConfigError(f"{path} is not an hls4ml configuration (a mapping with Model/LayerName keys)")
+    return override
 
 
 def _convert(args) -> int:
     import numpy as np
-    import yaml
 
-    from hepfpga.convert.load import load_model
+    from hepfpga.convert import convert_model
     from hepfpga.data import random_inputs
-    from hepfpga.errors import ConfigError, DataError
-    from hepfpga.pipeline import ConvertOptions, convert_model
+    from hepfpga.errors import DataError
+    from hepfpga.models.load import load_model
 
+    options = opts.from_arguments(opts.ConvertOptions, args)
+    opts.check(options)
     model = load_model(args.model, args.weights)
     shape = _single_input_shape(model)
     if args.calibration:
@@ -76,19 +97,8 @@ def _convert(args) -> int:
         raise DataError("no calibration data: give --calibration FILE (.npy, .npz, or .root with --tree and "
                         "--branches), or --random-calibration to accept guessed precisions")
     validation = _load_data(args, args.validation, shape) if args.validation else None
-    override = None
-    if args.config:
-        try:
-            override = yaml.safe_load(Path(args.config).read_text())
-        except (OSError, yaml.YAMLError) as err:
-            raise ConfigError(f"cannot read the --config YAML {args.config}: {err}") from err
-        if not isinstance(override, dict):
-            raise ConfigError(f"{args.config} is not an hls4ml configuration (a mapping with Model/LayerName keys)")
+    override = _read_override(args.config)
     output = args.output or str(Path("hls_projects") / Path(args.model).stem)
-    options = ConvertOptions(backend=args.backend, part=args.part, clock_period=args.clock_period, io_type=args.io_type,
-                             reuse_factor=args.reuse_factor, strategy=args.strategy, target_error=args.target_error,
-                             headroom_bits=args.headroom_bits, min_agreement=args.min_agreement,
-                             max_events=args.max_events, trace_events=args.trace_events)
     report = convert_model(model, output, calibration, validation, options, override, force=args.force)
     if args.predictions_out:
         np.save(args.predictions_out, np.load(Path(output) / "hepfpga" / "predictions.npy"))
@@ -99,19 +109,22 @@ def _convert(args) -> int:
 def _csim(args) -> int:
     import numpy as np
 
-    from hepfpga.convert.load import load_model
-    from hepfpga.pipeline import csim_project, project_model
+    from hepfpga.csim.simulate import csim_project
+    from hepfpga.models.load import load_model
+    from hepfpga.project import project_model
 
+    options = opts.from_arguments(opts.CsimOptions, args)
+    opts.check(options)
     shape = _single_input_shape(load_model(project_model(args.project)))
     x = _load_data(args, args.data, shape)
-    report = csim_project(args.project, x, jobs=args.jobs, testbench=args.testbench,
-                          testbench_events=args.testbench_events)
+    report = csim_project(args.project, x, jobs=options.jobs, testbench=options.testbench,
+                          testbench_events=options.testbench_events)
     if args.predictions_out:
         from hepfpga.csim.fast import BatchEmulator
 
         np.save(args.predictions_out, BatchEmulator(args.project, log=lambda *a: None).predict(
-            x.astype(np.float64), jobs=args.jobs, progress=False))
-    ok = report["agreement"]["argmax_agreement"] >= args.min_agreement
+            x.astype(np.float64), jobs=options.jobs, progress=False))
+    ok = report["agreement"]["argmax_agreement"] >= options.min_agreement
     if "testbench" in report:
         ok = ok and report["testbench"]["values_differing_from_emulation"] == 0
     return 0 if ok else 1
@@ -120,11 +133,11 @@ def _csim(args) -> int:
 def _build(args) -> int:
     import json
 
-    from hepfpga.csim import vendor
-    from hepfpga.pipeline import build_summary
+    from hepfpga.report.summaries import build_summary
+    from hepfpga.synthesis import hls
 
-    summary = vendor.build(args.project, csim=args.csim, synth=args.synth, cosim=args.cosim, vsynth=args.vsynth,
-                           hls_tool=args.hls_tool)
+    summary = hls.build(args.project, csim=args.csim, synth=args.synth, cosim=args.cosim, vsynth=args.vsynth,
+                        hls_tool=args.hls_tool)
     out = Path(args.project) / "hepfpga"
     out.mkdir(exist_ok=True)
     (out / "build.json").write_text(json.dumps(summary, indent=1))
@@ -138,28 +151,39 @@ def _models(args) -> int:
 
     for family, summary in available().items():
         print(f"{family}: {summary}")
-        opts = ", ".join(f"{k}={v!r}" for k, v in options(family).items())
-        print(f"    options: {opts}")
+        described = ", ".join(f"{k}={v!r}" for k, v in options(family).items())
+        print(f"    options: {described}")
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     from hepfpga import __version__
-    from hepfpga.errors import HepfpgaError
 
     parser = argparse.ArgumentParser(prog="hepfpga", description="Keras/QKeras models to FPGA firmware via hls4ml.")
     parser.add_argument("--version", action="version", version=f"hepfpga {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_demo_parser, _convert_parser, _csim_parser, _build_parser):
+        add(sub)
+    p = sub.add_parser("models", help="list the model builders and their options")
+    p.set_defaults(func=_models)
+    return parser
+
+
+def _demo_parser(sub) -> None:
+    from hepfpga.chain import DEMO_EVENTS, DEMO_OUTPUT, JetTaggingOptions
 
     p = sub.add_parser("demo", help="run the whole jet-tagging chain on the synthetic dataset",
                        description="Synthetic jets -> ROOT -> MLP -> pruning -> QKeras QAT -> hls4ml -> C-sim, "
                                    "with a results table, report.json and ROC plot in the project folder. "
                                    "Exits 3 if a target is missed.")
-    p.add_argument("--output", default="hls_projects/demo_jet_tagger", help="project folder (default: %(default)s)")
-    p.add_argument("--events", type=int, default=200_000, help="synthetic jets to generate (default: %(default)s)")
+    p.add_argument("--output", default=str(DEMO_OUTPUT), help="project folder (default: %(default)s)")
+    p.add_argument("--events", type=int, default=DEMO_EVENTS, help="synthetic jets to generate (default: %(default)s)")
     p.add_argument("--force", action="store_true", help="replace the output folder even if the demo did not write it")
+    opts.add_arguments(p, JetTaggingOptions, skip=("tree", "features", "label_branch", "classes"))
     p.set_defaults(func=_demo)
 
+
+def _convert_parser(sub) -> None:
     p = sub.add_parser("convert", help="convert a trained Keras/QKeras model into a verified HLS project",
                        description="Load MODEL, choose firmware precisions (from calibration data for float models, "
                                    "from the quantizers for QKeras models), write an hls4ml project, compile its "
@@ -168,29 +192,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("model", help="full-model .h5, .keras, SavedModel folder, or architecture .json (with --weights)")
     p.add_argument("--weights", help="weights .h5 for an architecture .json")
     p.add_argument("--calibration", help="inputs the model will see: .npy, .npz, or .root (with --tree, --branches)")
-    p.add_argument("--random-calibration", action="store_true", help="no data: use N(0,1) inputs (precisions are guesses)")
+    p.add_argument("--random-calibration", action="store_true",
+                   help="no data: use N(0,1) inputs (precisions are guesses)")
     p.add_argument("--validation", help="held-out inputs to verify on (same formats); default: the calibration set")
     _add_data_options(p)
     p.add_argument("--config", help="hls4ml-style YAML merged over the chosen configuration (e.g. a hls4ml_config.yml "
                                     "written by an earlier run, edited)")
-    p.add_argument("--backend", choices=["Vitis", "Vivado"], default="Vitis")
-    p.add_argument("--part", default="xcvu13p-flga2577-2-e")
-    p.add_argument("--clock-period", type=float, default=5.0, help="ns (default: %(default)s)")
-    p.add_argument("--io-type", choices=["io_parallel", "io_stream"], default="io_parallel")
-    p.add_argument("--reuse-factor", type=int, default=1)
-    p.add_argument("--strategy", choices=["Latency", "Resource"], default="Latency")
-    p.add_argument("--target-error", type=float, default=2.0**-8,
-                   help="float models: quantization step per layer <= this x the layer's RMS (default 2^-8)")
-    p.add_argument("--headroom-bits", type=int, default=1, help="extra integer bits above the calibration range")
+    opts.add_arguments(p, opts.ConvertOptions)
     p.add_argument("--output", help="project folder (default: hls_projects/<model file name>/)")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
-    p.add_argument("--min-agreement", type=float, default=0.99, help="argmax agreement required (default: %(default)s)")
-    p.add_argument("--max-events", type=int, default=10_000, help="events verified in C-sim (default: %(default)s)")
-    p.add_argument("--trace-events", type=int, default=1_000,
-                   help="of these, events traced layer by layer to locate a divergence (default: %(default)s)")
     p.add_argument("--predictions-out", help="write firmware outputs on the verified events to this .npy file")
     p.set_defaults(func=_convert)
 
+
+def _csim_parser(sub) -> None:
     p = sub.add_parser("csim", help="C-simulate an existing HLS project on data and compare it with Keras",
                        description="Fast batched firmware emulation (g++, all cores) of PROJECT on --data, compared "
                                    "with the Keras model stored in the project; --testbench also compiles and runs "
@@ -199,13 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("project", help="hls4ml project folder")
     p.add_argument("--data", required=True, help="inputs: .npy, .npz, or .root (with --tree, --branches)")
     _add_data_options(p)
-    p.add_argument("--jobs", type=int, default=None, help="threads (default: all cores)")
-    p.add_argument("--testbench", action="store_true", help="also run the project's HLS testbench with g++")
-    p.add_argument("--testbench-events", type=int, default=1000)
-    p.add_argument("--min-agreement", type=float, default=0.99)
+    opts.add_arguments(p, opts.CsimOptions)
     p.add_argument("--predictions-out", help="write the firmware outputs to this .npy file")
     p.set_defaults(func=_csim)
 
+
+def _build_parser(sub) -> None:
     p = sub.add_parser("build", help="run Vivado/Vitis HLS on a project and report latency and resources",
                        description="Runs the project's build_prj.tcl with the vendor HLS tool (hls4ml's build) and "
                                    "reads the reports back. Needs vitis_hls (Vitis backend) or vivado_hls (Vivado).")
@@ -217,10 +231,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hls-tool", help="path or name of the HLS executable, if not on PATH")
     p.set_defaults(func=_build)
 
-    p = sub.add_parser("models", help="list the model builders and their options")
-    p.set_defaults(func=_models)
 
-    args = parser.parse_args(argv)
+def main(argv: list[str] | None = None) -> int:
+    from hepfpga.errors import HepfpgaError
+
+    args = _parser().parse_args(argv)
     _quiet_libraries()
     try:
         return args.func(args)

@@ -14,7 +14,7 @@ class DataError(HepfpgaError):
 
 
 class ConfigError(HepfpgaError):
-    """An option or a builder argument is outside its allowed range."""
+    """An option, a configuration or a builder argument is outside its allowed range."""
 
 
 class ProjectExistsError(HepfpgaError):
@@ -23,3 +23,8 @@ class ProjectExistsError(HepfpgaError):
 
 class CompilerError(HepfpgaError):
     """The C++ compiler is missing or the firmware emulation failed to build."""
+
+
+def log_tail(text: str, lines: int = 15) -> str:
+    """The last `lines` lines of a tool's output, for an error message."""
+    return "\n".join(text.strip().splitlines()[-lines:])

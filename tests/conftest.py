@@ -50,7 +50,7 @@ def outcome(result) -> str:
 
 @pytest.fixture
 def support():
-    """record(family, form, io_type, report or exception): one cell of the README support matrix."""
+    """record(family, form, io_type, report or exception): one cell of the support matrix (docs/support-matrix.md)."""
     def record(family: str, form: str, io_type: str, result) -> None:
         SUPPORT[(family, form, io_type)] = outcome(result)
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hepfpga.convert.load import load_model
-from hepfpga.pipeline import ConvertOptions, convert_model
+from hepfpga.convert import ConvertOptions, convert_model
+from hepfpga.models.load import load_model
 
 #: Reference models in models/: the jet tagger of `hepfpga demo`, float and pruned + 6-bit QAT.
 REFERENCES = {"jet_tagger_float": "jet_tagger_float.h5", "jet_tagger_qat": "jet_tagger_qat.h5"}

@@ -55,7 +55,8 @@ def build(kind):
                                     L.Conv2D(8, 2, activation="relu"), L.Flatten(), L.Dense(16, activation="relu"),
                                     L.Dense(5, activation="softmax")], name="jet_conv2d")
     if kind == "qkeras_dense":
-        return tf.keras.Sequential([L.Input(144), QDense(64, name="fc1", **_q()), QActivation(quantized_relu(6), name="r1"),
+        return tf.keras.Sequential([L.Input(144), QDense(64, name="fc1", **_q()),
+                                    QActivation(quantized_relu(6), name="r1"),
                                     QDense(32, name="fc2", **_q()), QActivation(quantized_relu(6), name="r2"),
                                     QDense(10, name="out", **_q()), L.Activation("softmax", name="softmax")],
                                    name="qmnist_dense")
@@ -63,7 +64,8 @@ def build(kind):
         return tf.keras.Sequential([L.Input((12, 12, 1)), QConv2D(4, 3, name="c1", **_q()),
                                     QActivation(quantized_relu(6), name="r1"), L.MaxPooling2D(2),
                                     QConv2D(8, 3, name="c2", **_q()), QActivation(quantized_relu(6), name="r2"),
-                                    L.Flatten(), QDense(10, name="out", **_q()), L.Activation("softmax", name="softmax")],
+                                    L.Flatten(), QDense(10, name="out", **_q()),
+                                    L.Activation("softmax", name="softmax")],
                                    name="qmnist_cnn")
     raise ValueError(kind)
 

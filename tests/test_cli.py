@@ -37,9 +37,9 @@ def test_models_command(capsys):
 
 
 def test_labels_outside_classes(tmp_path):
+    from hepfpga.chain import JetTaggingOptions, jet_tagging
     from hepfpga.data import write_jets_root
     from hepfpga.errors import DataError
-    from hepfpga.pipeline import JetTaggingOptions, jet_tagging
 
     root = write_jets_root(tmp_path / "j.root", 100)
     with pytest.raises(DataError, match=r"labels run from 0 to 4, but 2 classes"):

@@ -52,7 +52,8 @@ def test_quantize_transfers_weights_and_keeps_sparsity(toy):
     qmodel = quantize.quantize(float_model, "mlp", dict(n_classes=4, hidden=(16,)), weight_bits=8, weight_integer=1,
                                activation_bits=12, activation_integer=5)
     for name in ("dense_0", "logits"):
-        np.testing.assert_array_equal(qmodel.get_layer(name).get_weights()[0], float_model.get_layer(name).get_weights()[0])
+        np.testing.assert_array_equal(qmodel.get_layer(name).get_weights()[0],
+                                      float_model.get_layer(name).get_weights()[0])
     # With 8-bit weights and wide activations the QKeras model predicts (nearly) what the float one does.
     agree = np.mean(qmodel.predict(x, verbose=0).argmax(1) == float_model.predict(x, verbose=0).argmax(1))
     assert agree > 0.95

@@ -2,8 +2,9 @@
 
 import pytest
 
-from hepfpga.convert import hls_config, is_quantized
-from hepfpga.convert.precision import softmax_config
+from hepfpga.convert.config import base_config
+from hepfpga.convert.layers import is_quantized
+from hepfpga.convert.softmax import softmax_config
 from hepfpga.errors import ConfigError
 from hepfpga.models import build
 
@@ -21,10 +22,10 @@ def test_softmax_types_cover_their_ranges():
     assert softmax_config(100, table_size=2**16)["inp_norm_t"] == "ufixed<18,3,RND,SAT>"
 
 
-def test_hls_config_for_qkeras_mlp():
+def test_base_config_for_qkeras_mlp():
     model = build("mlp", quantized=True, hidden=(8,))
     assert is_quantized(model) and not is_quantized(build("mlp", hidden=(8,)))
-    cfg = hls_config(model, "Vitis", trace_layers=["logits"], reuse_factor=2)
+    cfg = base_config(model, "Vitis", trace_layers=["logits"], reuse_factor=2)
     layers = cfg["LayerName"]
     assert layers["logits"]["Trace"] is True and layers["dense_0"]["Trace"] is False
     assert layers["dense_0"]["Precision"]["weight"].startswith("fixed<6,1")
@@ -34,12 +35,12 @@ def test_hls_config_for_qkeras_mlp():
     assert cfg["Model"]["ReuseFactor"] == 2
 
 
-def test_hls_config_rejects_bad_options():
+def test_base_config_rejects_bad_options():
     model = build("mlp", hidden=(8,))
     with pytest.raises(ConfigError, match="power of two"):
-        hls_config(model, softmax_table_size=1000)
+        base_config(model, softmax_table_size=1000)
     with pytest.raises(ConfigError, match="cannot trace layer 'nope'"):
-        hls_config(model, trace_layers=["nope"])
+        base_config(model, trace_layers=["nope"])
 
 
 # --- calibration-driven precisions ----------------------------------------------------------------
@@ -47,14 +48,8 @@ def test_hls_config_rejects_bad_options():
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from hepfpga.convert.precision import (  # noqa: E402
-    fixed_type,
-    fractional_bits,
-    infer_precisions,
-    integer_bits,
-    parse_fixed,
-    round_to_type,
-)
+from hepfpga.convert.rules import choose_precisions  # noqa: E402
+from hepfpga.fixed import Fixed, fixed_type, fractional_bits, input_grid, integer_bits  # noqa: E402
 
 
 def test_integer_and_fractional_bits():
@@ -72,14 +67,16 @@ def test_integer_and_fractional_bits():
     assert fixed_type(1000.0, 1e-6, 2**-8, 1, max_width=20)[1:] == (12, 8)
 
 
-def test_parse_and_round_to_type():
-    assert parse_fixed("fixed<16,6,RND,SAT>") == (16, 6, True)
-    assert parse_fixed("ufixed<18,1>") == (18, 1, False)
+def test_parse_and_input_grid():
+    t = Fixed.parse("fixed<16,6,RND,SAT>")
+    assert (t.width, t.integer, t.signed) == (16, 6, True)
+    t = Fixed.parse("ufixed<18,1>")
+    assert (t.width, t.integer, t.signed) == (18, 1, False)
     x = np.array([0.1, 0.03125, -0.046875, 100.0, -100.0])
     # fixed<8,3>: step 1/32, range [-4, 4 - 1/32]; round half up.
-    np.testing.assert_array_equal(round_to_type(x, "fixed<8,3>"), [0.09375, 0.03125, -0.03125, 3.96875, -4.0])
-    with pytest.raises(ValueError):
-        parse_fixed("float")
+    np.testing.assert_array_equal(input_grid(x, "fixed<8,3>"), [0.09375, 0.03125, -0.03125, 3.96875, -4.0])
+    with pytest.raises(ConfigError, match="not a fixed-point type"):
+        Fixed.parse("float")
 
 
 def _known_model():
@@ -99,29 +96,30 @@ def test_infer_precisions_on_known_ranges():
     x = np.array([[1.0, -1.0], [-1.0, 1.0], [0.5, 0.5]], np.float32)
     # d = x @ W + b: rows [6, 0.25], [-4, -0.25], [0.5, 0.375] -> max |d| = 6 -> I = 4 (+1 headroom = 5)
     # bn = d * gamma / sqrt(var) = d * [1, 1]: max 6; sigmoid output < 1 -> I = 1 (+1 headroom = 2)
-    cfg = hls_config(model)
-    profile = infer_precisions(model, cfg, x, target_error=2**-8, headroom_bits=1, table_size=4096)
+    cfg = base_config(model)
+    profile = choose_precisions(model, cfg, x, target_error=2**-8, headroom_bits=1, table_size=4096)
     layers = cfg["LayerName"]
     assert profile["inp"]["max"] == 1.0 and layers["inp"]["Precision"]["result"].startswith("fixed<")
-    assert parse_fixed(layers["inp"]["Precision"]["result"])[1] == 3  # 1.0 needs I = 2, +1 headroom
+    assert Fixed.parse(layers["inp"]["Precision"]["result"]).integer == 3  # 1.0 needs I = 2, +1 headroom
     assert profile["d"]["max"] == pytest.approx(6.0)
-    assert parse_fixed(layers["d"]["Precision"]["result"])[1] == 5
+    assert Fixed.parse(layers["d"]["Precision"]["result"]).integer == 5
     # Accumulator: 2 terms -> one more integer and one more fractional bit than the result.
-    w_r, i_r, _ = parse_fixed(layers["d"]["Precision"]["result"])
-    w_a, i_a, _ = parse_fixed(layers["d"]["Precision"]["accum"])
+    result, accum = Fixed.parse(layers["d"]["Precision"]["result"]), Fixed.parse(layers["d"]["Precision"]["accum"])
+    (w_r, i_r), (w_a, i_a) = (result.width, result.integer), (accum.width, accum.integer)
     assert (i_a, w_a) == (i_r + 1, w_r + 2)
     # Weights: max |w| = 3 -> I = 3; step <= 2**-8 x RMS(w) (RMS 1.85 -> 8 fractional bits).
     assert layers["d"]["Precision"]["weight"] == "fixed<11,3,RND,SAT>"
     # Batch-norm folded scale = gamma / sqrt(var) = [1, 1]; bias 0.
-    assert parse_fixed(layers["bn"]["Precision"]["scale"])[1] == 2
-    assert profile["sig"]["max"] < 1.0 and parse_fixed(layers["sig"]["Precision"]["result"])[1] == 2
+    assert Fixed.parse(layers["bn"]["Precision"]["scale"]).integer == 2
+    assert profile["sig"]["max"] < 1.0 and Fixed.parse(layers["sig"]["Precision"]["result"]).integer == 2
     assert layers["sig"]["TableSize"] == 4096
-    assert parse_fixed(layers["sig"]["Precision"]["table"])[:2] == (18, 1)
+    table = Fixed.parse(layers["sig"]["Precision"]["table"])
+    assert (table.width, table.integer) == (18, 1)
 
 
 def test_lstm_input_result_and_accumulator_share_one_type():
     """hls4ml's nnet::lstm compiles only with one type for its input, result and accumulator."""
-    from hepfpga.convert.precision import align_lstm_types
+    from hepfpga.convert.rules import align_lstm_types
 
     model = build("rnn", cell="lstm", n_steps=4, n_features=2, units=3, dense=())
     config = {"LayerName": {"inputs": {"Precision": {"result": "fixed<14,6,RND,SAT>"}},

@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 
 from hepfpga.cli import main
-from hepfpga.convert.load import load_model
 from hepfpga.data import write_jets_root
 from hepfpga.errors import DataError
+from hepfpga.models.load import load_model
 
 L = tf.keras.layers
 

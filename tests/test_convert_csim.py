@@ -8,8 +8,8 @@ import reference_models as ref
 import tensorflow as tf
 
 from hepfpga.compress import prune
+from hepfpga.convert import ConvertOptions, convert_model
 from hepfpga.data import random_inputs
-from hepfpga.pipeline import ConvertOptions, convert_model
 from hepfpga.train import fit
 
 L = tf.keras.layers
@@ -43,7 +43,7 @@ def test_convert_trained_model_with_random_calibration(kind, jets, images, tmp_p
 
 def test_pruned_model_with_wrappers_from_file(jets, tmp_path):
     """A tfmot-pruned model saved with its wrappers: loaded, stripped, converted, verified on real data."""
-    from hepfpga.convert.load import load_model
+    from hepfpga.models.load import load_model
 
     x, y = jets
     model = ref.jet_mlp()

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hepfpga.convert import convert
-from hepfpga.convert.precision import SOFTMAX_RANGE_BITS, SOFTMAX_TABLE_SIZE
+from hepfpga.chain import JetTaggingOptions, jet_tagging
+from hepfpga.convert import write_project
+from hepfpga.convert.softmax import SOFTMAX_RANGE_BITS, SOFTMAX_TABLE_SIZE
 from hepfpga.csim import emulate
 from hepfpga.data import write_jets_root
 from hepfpga.errors import CompilerError, DataError
 from hepfpga.models import build
-from hepfpga.pipeline import JetTaggingOptions, jet_tagging
 
 SMALL = dict(hidden=[16, 8], epochs=8, prune_epochs=6, qat_epochs=6, batch_size=256)
 
@@ -51,7 +51,8 @@ def test_chain_logits_exact_and_targets(chain):
 @pytest.mark.csim
 def test_chain_outputs_on_disk(chain):
     prj, report = chain
-    for name in ("hepfpga/test_outputs.npz", "firmware/myproject.cpp", "build_prj.tcl", "myproject_test.cpp", "tb_data/tb_input_features.dat",
+    for name in ("hepfpga/test_outputs.npz", "firmware/myproject.cpp", "build_prj.tcl", "myproject_test.cpp",
+                 "tb_data/tb_input_features.dat",
                  "hepfpga/report.json", "hepfpga/report.md", "hepfpga/roc.png", "hepfpga/model.h5",
                  "hepfpga/scaler.json"):
         assert (prj / name).is_file(), name
@@ -74,7 +75,7 @@ def test_chain_refuses_existing_project(chain, tmp_path):
 @pytest.fixture(scope="module")
 def tiny_project(tmp_path_factory):
     model = build("mlp", quantized=True, hidden=(4,), n_inputs=3, n_classes=2)
-    return convert(model, tmp_path_factory.mktemp("tiny") / "prj"), model
+    return write_project(model, tmp_path_factory.mktemp("tiny") / "prj"), model
 
 
 def _fake_compiler(folder):

@@ -11,10 +11,10 @@ import pytest
 import tensorflow as tf
 
 from hepfpga.cli import main
-from hepfpga.csim import vendor
 from hepfpga.csim.fast import BatchEmulator
 from hepfpga.csim.testbench import as_printed, run_testbench
 from hepfpga.errors import CompilerError, DataError
+from hepfpga.synthesis import hls, reports
 
 FIXTURES = Path(__file__).parent / "fixtures" / "vivado-hls-2020.1"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "vendor-reports" / "hls4ml-parsed-baselines"
@@ -23,7 +23,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "vendor-r
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """A small float model converted and compiled by hls4ml; returns (folder, hls4ml model, inputs)."""
-    from hepfpga.convert import convert
+    from hepfpga.convert import write_project
 
     tf.keras.utils.set_random_seed(2)
     L = tf.keras.layers
@@ -31,7 +31,7 @@ def project(tmp_path_factory):
                                 name="small")
     x = np.random.default_rng(4).standard_normal((1500, 10)).astype(np.float32)
     folder = tmp_path_factory.mktemp("engine") / "prj"
-    hls_model = convert(model, folder)
+    hls_model = write_project(model, folder)
     hls_model.compile()
     return folder, hls_model, x
 
@@ -57,7 +57,7 @@ def test_fast_emulation_identical_to_hls4ml_predict(project):
 def test_engine_on_hls4ml_library_identical_to_predict(project, tmp_path):
     """`for_compiled` calls the firmware hls4ml loaded (no second build): io_parallel on threads;
     io_stream (static line buffers) and recurrent layers (static state) on one thread in event order."""
-    from hepfpga.convert import convert
+    from hepfpga.convert import write_project
     from hepfpga.csim.fast import predict_compiled
 
     _, linked, x = project
@@ -66,7 +66,7 @@ def test_engine_on_hls4ml_library_identical_to_predict(project, tmp_path):
     cnn = tf.keras.Sequential([L.Input((8, 8, 1)), L.Conv2D(3, 3, padding="same", activation="relu"),
                                L.MaxPooling2D(2), L.Flatten(), L.Dense(4)], name="stream")
     images = np.random.default_rng(5).standard_normal((300, 8, 8, 1))
-    stream = convert(cnn, tmp_path / "stream", io_type="io_stream")
+    stream = write_project(cnn, tmp_path / "stream", io_type="io_stream")
     stream.compile()
     reference = stream.predict(np.ascontiguousarray(images))
     np.testing.assert_array_equal(predict_compiled(stream, images).reshape(reference.shape), reference)
@@ -75,7 +75,7 @@ def test_engine_on_hls4ml_library_identical_to_predict(project, tmp_path):
     from hepfpga.models import build
 
     sequences = np.random.default_rng(6).standard_normal((400, 8, 3))
-    gru = convert(build("rnn", cell="gru", n_steps=8, n_features=3, units=8, dense=()), tmp_path / "gru")
+    gru = write_project(build("rnn", cell="gru", n_steps=8, n_features=3, units=8, dense=()), tmp_path / "gru")
     gru.compile()
     reference = gru.predict(np.ascontiguousarray(sequences))
     np.testing.assert_array_equal(predict_compiled(gru, sequences).reshape(reference.shape), reference)
@@ -142,7 +142,7 @@ def _fixture_project(tmp_path: Path) -> Path:
 
 
 def test_vendor_reports_parsed(tmp_path):
-    s = vendor.read_reports(_fixture_project(tmp_path))
+    s = reports.read_reports(_fixture_project(tmp_path))
     # Numbers as the report files state them (myproject_csynth.rpt / vivado_synth.rpt).
     assert s["clock_ns"] == {"target": 5.0, "estimated": 4.049}
     assert s["latency_cycles"] == {"min": 10, "max": 10} and s["latency_ns"] == {"min": 50.0, "max": 50.0}
@@ -157,7 +157,7 @@ def test_vendor_report_missing(tmp_path):
     (tmp_path / "project.tcl").write_text('set project_name "myproject"\nset backend "vitis"\n')
     (tmp_path / "myproject_prj").mkdir()
     with pytest.raises(DataError, match="no C-synthesis report"):
-        vendor.read_reports(tmp_path)
+        reports.read_reports(tmp_path)
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/fixtures (hls4ml-parsed baselines) not beside the clone")
@@ -167,7 +167,7 @@ def test_parsed_baselines_summarised():
     for f in files:
         parsed = json.loads(f.read_text())
         c = parsed["CSynthesisReport"]
-        s = vendor.summary(parsed)
+        s = reports.summary(parsed)
         assert s["latency_ns"]["max"] == pytest.approx(int(c["WorstLatency"]) * float(c["TargetClockPeriod"]))
         for name, r in s["resources"].items():
             assert r["percent"] == pytest.approx(100 * int(c[name]) / int(c[f"Available{name}"]))
@@ -188,5 +188,5 @@ HAVE_VITIS = shutil.which("vitis_hls") is not None
 @pytest.mark.skipif(not HAVE_VITIS, reason="Vitis HLS (vitis_hls) is not installed on this machine")
 def test_vendor_synthesis(project):
     folder, _, _ = project
-    s = vendor.build(folder, csim=True, synth=True)
+    s = hls.build(folder, csim=True, synth=True)
     assert s["latency_cycles"]["max"] >= 1 and s["resources"]

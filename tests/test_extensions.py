@@ -5,13 +5,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from hepfpga.convert.precision import attention_precisions, layernorm_precisions, message_passing_precisions
+from hepfpga.convert import ConvertOptions, convert_model
 from hepfpga.errors import ConfigError
-from hepfpga.extensions.attention import SelfAttention
-from hepfpga.extensions.fixed import Fixed
-from hepfpga.extensions.layernorm import QLayerNormalization
-from hepfpga.extensions.message_passing import MessagePassing
-from hepfpga.pipeline import ConvertOptions, convert_model
+from hepfpga.extensions.attention import SelfAttention, attention_precisions
+from hepfpga.extensions.exact import parse_type
+from hepfpga.extensions.layernorm import QLayerNormalization, layernorm_precisions
+from hepfpga.extensions.message_passing import MessagePassing, message_passing_precisions
 
 
 def _one_layer(layer, tokens=8, features=16):
@@ -26,13 +25,13 @@ def _firmware(model, x, entry, tmp_path, backend="Vitis"):
 
     import hls4ml
 
-    from hepfpga.convert import convert, hls_config
+    from hepfpga.convert import base_config, write_project
 
-    config = hls_config(model, backend)
+    config = base_config(model, backend)
     config["LayerName"]["layer"].update(entry)
     config["LayerName"]["inputs"]["Precision"]["result"] = "fixed<28,10,RND,SAT>"
     with contextlib.redirect_stdout(io.StringIO()):
-        hls_model = convert(model, tmp_path, config=config, backend=backend)
+        hls_model = write_project(model, tmp_path, config=config, backend=backend)
         hls_model.compile()
         out = hls_model.predict(np.ascontiguousarray(x, dtype=np.float64))
     assert isinstance(hls_model, hls4ml.model.ModelGraph)
@@ -131,7 +130,6 @@ def _types(keys, types):
     ids=["attention-16", "attention-10", "layernorm-16", "layernorm-10", "mp-mean-knn-16", "mp-max-all-10"])
 def test_bit_exact_forms_match_firmware_bit_for_bit(kind, types, tmp_path):
     """With `fixed_point` types, the Keras forward pass is the kernel's arithmetic: every output equal."""
-    from hepfpga.convert.precision import layernorm_precisions
 
     tokens, features = (8, 3) if kind.startswith("message") else (8, 16)
     if kind == "attention":
@@ -166,12 +164,12 @@ def test_bit_exact_forms_match_firmware_bit_for_bit(kind, types, tmp_path):
 def test_fixed_rounds_as_ap_fixed():
     """RND_CONV: nearest, ties to even; SAT: clipped to the range; TRN: towards minus infinity."""
     x = tf.constant([0.125, 0.375, -0.125, -0.375, 0.3, 7.9, -9.0, 100.0], tf.float64)
-    assert Fixed.parse("fixed<5,3>").quantize(x).numpy().tolist() == [0.0, 0.5, 0.0, -0.5, 0.25, 3.75, -4.0, 3.75]
-    trn = Fixed.parse("fixed<8,4,TRN,WRAP>")
+    assert parse_type("fixed<5,3>").quantize(x).numpy().tolist() == [0.0, 0.5, 0.0, -0.5, 0.25, 3.75, -4.0, 3.75]
+    trn = parse_type("fixed<8,4,TRN,WRAP>")
     assert trn.quantize(tf.constant([0.3, -0.3], tf.float64)).numpy().tolist() == [0.25, -0.3125]
-    assert str(Fixed.parse("ufixed<18,1>")) == "ufixed<18,1,RND_CONV,SAT>"
+    assert str(parse_type("ufixed<18,1>")) == "ufixed<18,1,RND_CONV,SAT>"
     with pytest.raises(ConfigError, match="not a fixed-point type"):
-        Fixed.parse("float")
+        parse_type("float")
 
 
 def test_bit_exact_forms_check_their_options():
@@ -185,7 +183,7 @@ def test_bit_exact_forms_check_their_options():
 
 
 def test_bit_exact_forms_save_and_load(tmp_path):
-    from hepfpga.convert.load import load_model
+    from hepfpga.models.load import load_model
 
     x_in = tf.keras.Input((8, 16), name="inputs")
     h = SelfAttention(2, 8, kernel_quantizer=WQ, fixed_point=_types(("input", "proj", "score", "att", "result"), FINE),
@@ -227,7 +225,7 @@ def test_custom_layers_on_the_vivado_backend(tmp_path):
 
 
 def test_self_attention_saves_and_loads(tmp_path):
-    from hepfpga.convert.load import load_model
+    from hepfpga.models.load import load_model
 
     model = _one_layer(SelfAttention(4, 4, kernel_quantizer="quantized_bits(8,0,alpha=1)", name="layer"))
     x = _inputs(5)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from hepfpga.convert.project import staged_project
 from hepfpga.errors import ProjectExistsError
+from hepfpga.project import staged_project
 
 
 def test_success_moves_into_place(tmp_path):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from hepfpga.compress import prune, quantize
+from hepfpga.convert import ConvertOptions, convert_model
 from hepfpga.data import (
     IMAGE_BRANCH,
     JET_FEATURES,
@@ -20,7 +21,6 @@ from hepfpga.data import (
 )
 from hepfpga.errors import ConfigError
 from hepfpga.models import available, build, options
-from hepfpga.pipeline import ConvertOptions, convert_model
 from hepfpga.train import fit
 
 SCALE = np.array([10.0, 1.0, 1.0], np.float32)  # pT fraction -> O(1)

@@ -1,10 +1,11 @@
-"""Regenerate README's model-zoo support matrix from the C-sim test results.
+"""Regenerate the model-zoo support matrix (docs/support-matrix.md) from the C-sim test results.
 
 Runs tests/test_zoo.py with HEPFPGA_SUPPORT_MATRIX set (each conversion test records its outcome, see
 tests/conftest.py), renders family x (float, QKeras) x (io_parallel, io_stream) as a Markdown table and
-writes it between the support-matrix markers in README.md. With --from-json, renders an earlier run.
+writes it between the support-matrix markers in docs/support-matrix.md. With --from-json, renders an
+earlier run.
 
-Usage: python tools/support_matrix.py [--from-json results.json] [--no-readme]
+Usage: python tools/support_matrix.py [--from-json results.json] [--print-only]
 """
 
 import argparse
@@ -50,7 +51,7 @@ def render(rows: list[dict]) -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from-json", help="render this recorded run instead of running the tests")
-    parser.add_argument("--no-readme", action="store_true", help="print only; leave README.md alone")
+    parser.add_argument("--print-only", action="store_true", help="print only; leave docs/support-matrix.md alone")
     args = parser.parse_args()
     if args.from_json:
         rows = json.loads(Path(args.from_json).read_text())
@@ -66,14 +67,14 @@ def main():
                 print(f"warning: pytest exited with {code}; the table shows what was recorded", file=sys.stderr)
     table = render(rows)
     print(table)
-    if not args.no_readme:
-        readme = ROOT / "README.md"
-        text = readme.read_text()
+    if not args.print_only:
+        target = ROOT / "docs" / "support-matrix.md"
+        text = target.read_text()
         if START not in text or END not in text:
-            sys.exit(f"README.md has no {START} ... {END} markers")
+            sys.exit(f"{target} has no {START} ... {END} markers")
         head, rest = text.split(START, 1)
-        readme.write_text(head + START + "\n" + table + "\n" + END + rest.split(END, 1)[1])
-        print(f"updated {readme}")
+        target.write_text(head + START + "\n" + table + "\n" + END + rest.split(END, 1)[1])
+        print(f"updated {target}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 `prune` wraps every layer that has a kernel (Dense, Conv, and their QKeras forms) in tfmot's
 `prune_low_magnitude` with a `PolynomialDecay` schedule; train the result with `pruning_callbacks()`;
-`strip` removes the wrappers (the zeros stay) before conversion; `sparsity` reports what was reached.
+`strip` (from `hepfpga.models.load`) removes the wrappers (the zeros stay) before conversion; `sparsity`
+reports what was reached.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from hepfpga.errors import ConfigError
+from hepfpga.models.load import strip  # noqa: F401  (the last step of pruning: re-exported here)
 
 
 def _has_kernel(layer) -> bool:
@@ -56,21 +58,6 @@ def pruning_callbacks() -> list:
     import tensorflow_model_optimization as tfmot
 
     return [tfmot.sparsity.keras.UpdatePruningStep()]
-
-
-def strip(model):
-    """Remove tfmot pruning wrappers; the pruned weights stay zero.
-
-    Returns a fresh model: `strip_pruning` reuses the unwrapped layer objects, which then belong to
-    two models and break `layer.output`; cloning once more gives every layer a single owner.
-    """
-    import tensorflow as tf
-    import tensorflow_model_optimization as tfmot
-
-    stripped = tfmot.sparsity.keras.strip_pruning(model)
-    clean = tf.keras.models.clone_model(stripped)
-    clean.set_weights(stripped.get_weights())
-    return clean
 
 
 def sparsity(model) -> dict[str, float]:

@@ -88,3 +88,20 @@ def bake_recurrent_quantizers(model) -> None:
         weights = layer.get_weights()
         baked = [np.asarray(q(w), dtype=w.dtype) if q is not None else w for q, w in zip(quantizers, weights)]
         layer.set_weights(baked + weights[len(baked):])
+
+
+def firmware_inputs(model, x, input_types=()):
+    """Inputs `x` (an array, or a list with one array per input) on the firmware's input grid: through the
+    model's input quantizer if it has one, else rounded to each input's fixed-point type in `input_types`
+    (hls4ml type strings; None or non-fixed types leave that input as it is)."""
+    from hepfpga.data import as_model_input, per_input
+    from hepfpga.fixed import input_grid
+
+    xs = per_input(x)
+    if has_input_quantizer(model):
+        xs[0] = quantize_inputs(model, xs[0])
+    else:
+        for k, t in enumerate(input_types):
+            if t is not None and "fixed<" in str(t):
+                xs[k] = input_grid(xs[k], t)
+    return as_model_input(xs)

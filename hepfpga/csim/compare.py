@@ -1,4 +1,5 @@
-"""Layer-by-layer comparison of traced firmware outputs with Keras, to say where and why they diverge."""
+"""Firmware against Keras: every layer's Keras output under hls4ml's names, layer by layer to say where and
+why they diverge, the values feeding a softmax, observed ranges against the firmware types."""
 
 from __future__ import annotations
 
@@ -7,21 +8,14 @@ import io
 
 import numpy as np
 
+from hepfpga.fixed import Fixed, value_stats
+from hepfpga.report import metrics
+
 #: A layer diverges when max |firmware - Keras| exceeds this fraction of the layer's Keras range.
 DIVERGENCE = 0.05
 
 
-def type_range(precision) -> tuple[float, float]:
-    """(largest magnitude, step) a fixed-point precision can hold; (inf, 0) for anything else."""
-    width, integer = getattr(precision, "width", None), getattr(precision, "integer", None)
-    if width is None or integer is None:
-        return float("inf"), 0.0
-    signed = getattr(precision, "signed", True)
-    top = 2.0 ** (integer - 1) if signed else 2.0**integer
-    return top, 2.0 ** -(width - integer)
-
-
-def keras_layer_outputs(model, x: np.ndarray) -> dict[str, np.ndarray]:
+def keras_layer_outputs(model, x) -> dict[str, np.ndarray]:
     """Every layer's Keras output on `x`, named as hls4ml names its layers (hls4ml's profiler).
 
     hls4ml's profiler (`get_ymodel_keras`) splits a layer's built-in activation off by setting
@@ -39,6 +33,12 @@ def keras_layer_outputs(model, x: np.ndarray) -> dict[str, np.ndarray]:
     probe = tf.keras.Model(model.inputs, [layer.output for layer in layers])
     outputs = probe.predict(x, batch_size=1024, verbose=0)
     return {layer.name: np.asarray(out) for layer, out in zip(layers, outputs)}
+
+
+def type_range(precision) -> tuple[float, float]:
+    """(largest magnitude, step) an hls4ml precision can hold; (inf, 0) for anything not fixed-point."""
+    t = Fixed.of(precision)
+    return (t.top, t.step) if t is not None else (float("inf"), 0.0)
 
 
 def layer_by_layer(keras_outputs: dict[str, np.ndarray], traces: dict[str, np.ndarray], hls_model) -> list[dict]:
@@ -72,3 +72,35 @@ def layer_by_layer(keras_outputs: dict[str, np.ndarray], traces: dict[str, np.nd
 def first_divergence(rows: list[dict]) -> dict | None:
     """The first row whose verdict is not "ok", or None."""
     return next((r for r in rows if r["verdict"] != "ok"), None)
+
+
+def pre_softmax(hls_model, keras_layers: dict, traces: dict) -> dict | None:
+    """Agreement of the values feeding a softmax (the logits), or None without a softmax: exact for QKeras
+    models."""
+    from hls4ml.model.layers import Softmax
+
+    softmax = next((n for n in hls_model.get_layers() if isinstance(n, Softmax)), None)
+    node = softmax.get_input_node() if softmax is not None else None
+    while node is not None and not (node.name in traces and node.name in keras_layers):
+        node = node.get_input_node()  # skip layers hls4ml inserted (e.g. linear activations)
+    if node is None:
+        return None
+    fw = np.asarray(traces[node.name])
+    return {"layer": node.name, **metrics.agreement(np.asarray(keras_layers[node.name]).reshape(fw.shape), fw)}
+
+
+def profile_rows(hls_model, keras_layers: dict) -> list[dict]:
+    """Per layer: observed max |x| and RMS against the firmware result type's integer and fractional bits
+    (the rows of `hepfpga.report.plots.precision_profile`)."""
+    rows = []
+    for node in hls_model.get_layers():
+        if node.name not in keras_layers:
+            continue
+        precision = node.get_output_variable().type.precision
+        top, step = type_range(precision)
+        if not np.isfinite(top):
+            continue
+        max_abs, rms = value_stats(keras_layers[node.name])
+        rows.append(dict(layer=node.name, result=",".join(str(precision).split(",")[:2]).rstrip(">") + ">",
+                         max=max_abs, rms=rms, integer=int(np.log2(top)) + 1, fraction=int(round(-np.log2(step)))))
+    return rows

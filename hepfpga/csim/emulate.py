@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hepfpga.errors import CompilerError, DataError
+from hepfpga.data import as_model_input, check_finite, n_events, per_input
+from hepfpga.errors import CompilerError, DataError, log_tail
 
 COMPILE_LOG = "hepfpga_compile.log"
 
@@ -29,11 +30,6 @@ def require_compiler(compiler: str = "g++") -> str:
     return path
 
 
-def log_tail(text: str, lines: int = 15) -> str:
-    """The last `lines` lines of a tool's output, for an error message."""
-    return "\n".join(text.strip().splitlines()[-lines:])
-
-
 def cxx_std_flag(compiler: str) -> str:
     """The C++ standard hls4ml's build_lib.sh picks: c++23 where the compiler has it, else c++11."""
     probe = subprocess.run([compiler, "-Werror", "-fsyntax-only", "-std=c++23", "-xc++", "-", "-o", os.devnull],
@@ -44,7 +40,7 @@ def cxx_std_flag(compiler: str) -> str:
 def _check_input(hls_model, x):
     """`x` as the firmware takes it: one float64 array (N, *shape), or a list of them for several inputs."""
     variables = hls_model.get_input_variables()
-    xs = list(x) if isinstance(x, (list, tuple)) else [x]
+    xs = per_input(x)
     if len(xs) != len(variables):
         raise DataError(f"the firmware has {len(variables)} inputs ({', '.join(v.name for v in variables)}), "
                         f"got {len(xs)} arrays")
@@ -55,10 +51,9 @@ def _check_input(hls_model, x):
         if arr.ndim < 2 or tuple(arr.shape[1:]) != expected or len(arr) != len(xs[0]):
             raise DataError(f"firmware input {var.name!r} (the same N for every input) must have shape "
                             f"(N, {', '.join(map(str, expected))}), got {arr.shape}")
-        if not np.isfinite(arr).all():
-            raise DataError(f"firmware input contains {int((~np.isfinite(arr)).sum())} NaN/inf values")
+        check_finite(arr, "firmware inputs")
         checked.append(np.ascontiguousarray(arr, dtype=np.float64))
-    return checked[0] if len(checked) == 1 else checked
+    return as_model_input(checked)
 
 
 def run(hls_model, x, trace: bool = False, log=print):
@@ -75,7 +70,7 @@ def run(hls_model, x, trace: bool = False, log=print):
     out_dir = Path(hls_model.config.get_output_dir())
     captured = io.StringIO()
     t0 = time.perf_counter()
-    n = len(x[0]) if isinstance(x, list) else len(x)
+    n = n_events(x)
     log(f"compiling firmware emulation with g++ and running {n} events{' with tracing' if trace else ''} ...")
     try:
         with contextlib.redirect_stdout(captured):

@@ -24,8 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hepfpga.csim.emulate import cxx_std_flag, log_tail, require_compiler
-from hepfpga.errors import CompilerError, DataError
+from hepfpga.csim.emulate import cxx_std_flag, require_compiler
+from hepfpga.data import as_model_input, check_finite, n_events, per_input
+from hepfpga.errors import CompilerError, DataError, log_tail
+from hepfpga.project import read_config
 
 LIBRARY = "hepfpga/batch.so"
 LINKED = "hepfpga/batch_linked.so"
@@ -61,10 +63,8 @@ class BatchEmulator:
     def __init__(self, project_dir: str | Path, log=print, compiled: str | Path | None = None):
         """`compiled`: the firmware library hls4ml's `compile()` built for this project (and loaded in this
         process); the batch loop is then linked against it instead of compiling the firmware again."""
-        from hepfpga.convert.project import hls4ml_config
-
         self.project_dir = Path(project_dir)
-        config = hls4ml_config(self.project_dir)  # the fields hls4ml's link_existing_project reads
+        config = read_config(self.project_dir)  # the fields hls4ml's link_existing_project reads
         self.project = config["ProjectName"]
         self.input_shapes = [tuple(s) for s in config["InputShapes"].values()]
         self.output_shapes = [tuple(s) for s in config["OutputShapes"].values()]
@@ -101,7 +101,8 @@ class BatchEmulator:
         source = self.project_dir / SOURCE
         sizes = [int(np.prod(s)) for s in self.input_shapes], [int(np.prod(s)) for s in self.output_shapes]
         text = _batch_source(self.project, *sizes)
-        inputs = [self.project_dir / "firmware" / f"{self.project}.cpp", self.project_dir / f"{self.project}_bridge.cpp"]
+        inputs = [self.project_dir / "firmware" / f"{self.project}.cpp",
+                  self.project_dir / f"{self.project}_bridge.cpp"]
         fresh = not loop_only and lib.is_file() and source.is_file() and source.read_text() == text and \
             all(lib.stat().st_mtime >= p.stat().st_mtime for p in inputs)
         if not fresh:
@@ -131,7 +132,31 @@ class BatchEmulator:
         float32 inputs and float64 for float64. `jobs` threads (default: all cores) work on blocks of
         `block` events; a progress bar shows on long runs.
         """
-        xs = [x] if not isinstance(x, (list, tuple)) else list(x)
+        flat = self._flat_inputs(x)
+        n, dtype = len(flat[0]), flat[0].dtype
+        outs = [np.zeros((n, int(np.prod(s))), dtype=dtype) for s in self.output_shapes]
+        ctype = ctypes.c_float if dtype == np.float32 else ctypes.c_double
+        fn = self._loop("float" if dtype == np.float32 else "double", ctype)
+
+        def pointers(arrays, start, stop):
+            return (ctypes.POINTER(ctype) * len(arrays))(*[a[start:stop].ctypes.data_as(ctypes.POINTER(ctype))
+                                                           for a in arrays])
+
+        def call(start, stop):
+            fn(pointers(flat, start, stop), pointers(outs, start, stop), stop - start)
+
+        if n == 0:
+            return as_model_input(outs)
+        if not self._warm.get(dtype) and not self.single_thread:
+            call(0, 1)  # initialise static tables/weights before any thread starts
+            self._warm[dtype] = True
+        jobs = 1 if self.single_thread else max(1, jobs or os.cpu_count() or 1)
+        _run_blocks(call, n, block, jobs, progress and n >= 20 * block)
+        return as_model_input(outs)
+
+    def _flat_inputs(self, x) -> list[np.ndarray]:
+        """The inputs checked and flattened to contiguous (N, size) arrays of one float type."""
+        xs = per_input(x)
         if len(xs) != len(self.input_shapes):
             raise DataError(f"the firmware has {len(self.input_shapes)} inputs, got {len(xs)} arrays")
         dtype = np.float32 if xs[0].dtype == np.float32 else np.float64
@@ -141,56 +166,45 @@ class BatchEmulator:
             arr = np.asarray(arr)
             if len(arr) != n or int(np.prod(arr.shape[1:])) != int(np.prod(shape)):
                 raise DataError(f"firmware input must have shape (N, {', '.join(map(str, shape))}), got {arr.shape}")
-            if not np.isfinite(arr).all():
-                raise DataError(f"firmware input contains {int((~np.isfinite(arr)).sum())} NaN/inf values")
+            check_finite(arr, "firmware inputs")
             flat.append(np.ascontiguousarray(arr.reshape(n, -1), dtype=dtype))
-        outs = [np.zeros((n, int(np.prod(s))), dtype=dtype) for s in self.output_shapes]
-        ctype = ctypes.c_float if dtype == np.float32 else ctypes.c_double
-        kind = "float" if dtype == np.float32 else "double"
-        pointers = [ctypes.POINTER(ctypes.POINTER(ctype)), ctypes.POINTER(ctypes.POINTER(ctype)), ctypes.c_long]
-        if self._bridge is not None:  # hls4ml's loaded bridge function, by address
-            address = ctypes.cast(getattr(self._bridge, f"{self.project}_{kind}"), ctypes.c_void_p)
-            loop = getattr(self._lib, f"hepfpga_batch_ptr_{kind}")
-            loop.restype, loop.argtypes = None, [ctypes.c_void_p, *pointers]
+        return flat
 
-            def fn(*args):
-                loop(address, *args)
-        else:
+    def _loop(self, kind: str, ctype):
+        """The C loop over a block of events: fn(inputs**, outputs**, n)."""
+        pointers = [ctypes.POINTER(ctypes.POINTER(ctype)), ctypes.POINTER(ctypes.POINTER(ctype)), ctypes.c_long]
+        if self._bridge is None:
             fn = getattr(self._lib, f"hepfpga_batch_{kind}")
             fn.restype, fn.argtypes = None, pointers
+            return fn
+        address = ctypes.cast(getattr(self._bridge, f"{self.project}_{kind}"), ctypes.c_void_p)  # hls4ml's bridge
+        loop = getattr(self._lib, f"hepfpga_batch_ptr_{kind}")
+        loop.restype, loop.argtypes = None, [ctypes.c_void_p, *pointers]
+        return lambda *args: loop(address, *args)
 
-        def call(start, stop):
-            pin = (ctypes.POINTER(ctype) * len(flat))(*[a[start:stop].ctypes.data_as(ctypes.POINTER(ctype)) for a in flat])
-            pout = (ctypes.POINTER(ctype) * len(outs))(*[o[start:stop].ctypes.data_as(ctypes.POINTER(ctype)) for o in outs])
-            fn(pin, pout, stop - start)
 
-        if n == 0:
-            return outs[0] if len(outs) == 1 else outs
-        if not self._warm.get(dtype) and not self.single_thread:
-            call(0, 1)  # initialise static tables/weights before any thread starts
-            self._warm[dtype] = True
-        blocks = [(s, min(s + block, n)) for s in range(0, n, block)]
-        jobs = 1 if self.single_thread else max(1, jobs or os.cpu_count() or 1)
-        bar = _progress(len(blocks), n, progress and n >= 20 * block)
-        lock = threading.Lock()
-        queue = iter(blocks)
+def _run_blocks(call, n: int, block: int, jobs: int, progress: bool) -> None:
+    """call(start, stop) over blocks of `block` events on `jobs` threads, with a progress bar."""
+    blocks = [(s, min(s + block, n)) for s in range(0, n, block)]
+    bar = _progress(len(blocks), n, progress)
+    lock = threading.Lock()
+    queue = iter(blocks)
 
-        def worker():
-            while True:
-                with lock:
-                    item = next(queue, None)
-                if item is None:
-                    return
-                call(*item)
-                bar.update(1)
+    def worker():
+        while True:
+            with lock:
+                item = next(queue, None)
+            if item is None:
+                return
+            call(*item)
+            bar.update(1)
 
-        threads = [threading.Thread(target=worker) for _ in range(min(jobs, len(blocks)))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        bar.close()
-        return outs[0] if len(outs) == 1 else outs
+    threads = [threading.Thread(target=worker) for _ in range(min(jobs, len(blocks)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    bar.close()
 
 
 def _progress(total: int, events: int, enabled: bool):
@@ -202,10 +216,9 @@ def _progress(total: int, events: int, enabled: bool):
 def predict_compiled(hls_model, x, log=print) -> np.ndarray:
     """Outputs of a compiled (or traced) hls4ml model for inputs `x` (an array, or a list for several
     inputs) from the batched, multi-threaded engine: exactly what `hls_model.predict` returns (float64)."""
-    xs = [np.asarray(a, dtype=np.float64) for a in x] if isinstance(x, (list, tuple)) else np.asarray(x, np.float64)
+    xs = as_model_input([a.astype(np.float64) for a in per_input(x)])
     engine = BatchEmulator.for_compiled(hls_model, log=log)
     try:
-        n = len(xs[0]) if isinstance(xs, list) else len(xs)
-        return engine.predict(xs, progress=n >= 20_000)
+        return engine.predict(xs, progress=n_events(xs) >= 20_000)
     finally:
         engine.close()

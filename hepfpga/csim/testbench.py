@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hepfpga.csim.emulate import cxx_std_flag, log_tail, require_compiler
-from hepfpga.errors import CompilerError, DataError
+from hepfpga.csim.emulate import cxx_std_flag, require_compiler
+from hepfpga.data import check_finite
+from hepfpga.errors import CompilerError, DataError, log_tail
 
 
 def _project_name(project_dir: Path) -> str:
@@ -47,8 +48,7 @@ def run_testbench(project_dir: str | Path, x: np.ndarray, expected: np.ndarray |
     name = _project_name(project_dir)
     compiler = require_compiler()
     x = np.asarray(x)
-    if not np.isfinite(x).all():
-        raise DataError(f"testbench input contains {int((~np.isfinite(x)).sum())} NaN/inf values")
+    check_finite(x, "testbench inputs")
     write_tb_data(project_dir, x, expected)
     (project_dir / "hepfpga").mkdir(exist_ok=True)
     binary = project_dir / "hepfpga" / "testbench"

@@ -52,7 +52,8 @@ def load_inputs(path: str | Path, input_shape: Sequence[int], tree: str | None =
         if x.ndim >= 2 and int(np.prod(x.shape[1:])) == int(np.prod(expected)):
             x = x.reshape((len(x), *expected))
         else:
-            raise DataError(f"data in {path} has shape {x.shape}, the model expects (N, {', '.join(map(str, expected))})")
+            raise DataError(f"data in {path} has shape {x.shape}, the model expects "
+                            f"(N, {', '.join(map(str, expected))})")
     if len(x) == 0:
         raise DataError(f"{path} holds no events")
     check_finite(x, f"data in {path}")
@@ -62,3 +63,26 @@ def load_inputs(path: str | Path, input_shape: Sequence[int], tree: str | None =
 def random_inputs(input_shape: Sequence[int], n: int = 2000, seed: int = 0) -> np.ndarray:
     """N(0, 1) inputs of shape (n, *input_shape): a stand-in when no calibration data exist."""
     return np.random.default_rng(seed).standard_normal((n, *input_shape)).astype(np.float32)
+
+
+def per_input(data) -> list[np.ndarray] | None:
+    """Data for a model's inputs as a list of arrays: `data` is one array (a single-input model) or a
+    list/tuple with one array per input; None stays None."""
+    if data is None:
+        return None
+    return [np.asarray(a) for a in data] if isinstance(data, (list, tuple)) else [np.asarray(data)]
+
+
+def as_model_input(arrays: list[np.ndarray]):
+    """The inverse of `per_input`: one array for a single-input model, else the list."""
+    return arrays[0] if len(arrays) == 1 else list(arrays)
+
+
+def head(x, n: int):
+    """The first `n` events of an input array, or of each array in a list (several inputs)."""
+    return [a[:n] for a in x] if isinstance(x, (list, tuple)) else x[:n]
+
+
+def n_events(x) -> int:
+    """Number of events in an input array or a list of them."""
+    return len(x[0]) if isinstance(x, (list, tuple)) else len(x)

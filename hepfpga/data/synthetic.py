@@ -135,7 +135,8 @@ def _write_tree(path: str | Path, tree: str, branches: dict[str, np.ndarray]) ->
     with uproot.recreate(tmp) as f:
         # mktree: a classic TTree (assigning a dict would write an RNTuple in uproot >= 5.7); a branch of
         # shape (N, *S) becomes a fixed-size array branch.
-        f.mktree(tree, {k: (v.dtype, v.shape[1:]) if v.ndim > 1 else v.dtype for k, v in branches.items()}).extend(branches)
+        types = {k: (v.dtype, v.shape[1:]) if v.ndim > 1 else v.dtype for k, v in branches.items()}
+        f.mktree(tree, types).extend(branches)
     tmp.replace(path)
     return path
 

@@ -44,6 +44,28 @@ def register() -> None:
     _REGISTERED = True
 
 
+def precision_rules() -> dict:
+    """{Keras class name: precision rule} of the custom layers, for `hepfpga.convert.rules` (a rule takes the
+    Keras layer, its hls4ml config entry, its output values and the calibration; the types come from the
+    values entering the layer, or from the layer's own `fixed_point` types in its bit-exact form)."""
+    from hepfpga.extensions.attention import attention_precisions
+    from hepfpga.extensions.layernorm import layernorm_precisions
+    from hepfpga.extensions.message_passing import message_passing_precisions
+
+    def attention(layer, entry, values, cal):
+        attention_precisions(layer, entry, cal.input_of(layer), cal.target_error, cal.headroom_bits, cal.table_size)
+
+    def message_passing(layer, entry, values, cal):
+        message_passing_precisions(layer, entry, cal.input_of(layer), cal.target_error, cal.headroom_bits)
+
+    def layernorm(layer, entry, values, cal):
+        layernorm_precisions(layer, entry, cal.input_of(layer), values, cal.target_error, cal.headroom_bits,
+                             cal.table_size)
+
+    return {"SelfAttention": attention, "MessagePassing": message_passing, "LayerNormalization": layernorm,
+            "QLayerNormalization": layernorm}
+
+
 def custom_objects() -> dict:
     """Keras classes of the custom layers, for loading saved models."""
     from hepfpga.extensions.attention import SelfAttention

@@ -14,13 +14,15 @@ import tensorflow as tf
 
 from hepfpga.errors import ConfigError
 from hepfpga.extensions import hls
-from hepfpga.extensions.fixed import Fixed, check_exact, exact_type, parse_types
+from hepfpga.extensions.exact import check_exact, parse_types
+from hepfpga.fixed import Fixed, exact_type, fixed_type, value_stats
+from hepfpga.options import HEADROOM_BITS, TABLE_BITS, TABLE_SIZE, TARGET_ERROR
 
 HEADER = Path(__file__).with_name("nnet_self_attention.h")
 #: Weight names, in the order the C++ function takes them: projections (d_model, heads*head_dim) and
 #: biases, output projection (heads*head_dim, d_model) and bias.
 WEIGHTS = ("wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo")
-#: Internal types of the kernel (hepfpga.convert.precision sets them from calibration data, or from the
+#: Internal types of the kernel (hepfpga.convert.rules sets them from calibration data, or from the
 #: layer's `fixed_point` types in its bit-exact form).
 INTERNAL_TYPES = ("in", "accum", "proj", "score", "scale", "exp_table", "sum", "inv", "att")
 #: The types a bit-exact layer declares (`fixed_point`): input, q/k/v projections, scaled scores,
@@ -199,3 +201,40 @@ def _templates(layer_class):
                 "exp_range_power2": node.get_attr("exp_range_power2", 3)}
 
     return hls.templates(layer_class, CONFIG_TEMPLATE, FUNCTION_TEMPLATE, HEADER, WEIGHTS, INTERNAL_TYPES, extra=table)
+
+
+def attention_precisions(layer, entry: dict, x: np.ndarray, target_error: float = TARGET_ERROR,
+                         headroom_bits: int = HEADROOM_BITS, table_size: int = TABLE_SIZE) -> dict:
+    """Types of a `SelfAttention` layer from its intermediate values on its calibration inputs `x`
+    (tokens, features): projections, scores, attention-weighted values, result, the accumulator (widest
+    of these plus log2 of the longest sum), softmax table (`table_size` entries of exp(-d), d in [0, 8))
+    and weights (their quantizer's type for a QKeras layer, else from their values)."""
+    prec = entry.setdefault("Precision", {})
+    if getattr(layer, "fixed_types", None):  # bit-exact form: the layer's own types
+        prec.update(hls.custom_weight_types(layer, WEIGHTS, target_error))
+        prec.update(layer.exact_internal_types(int(x.shape[-1]), int(x.shape[-2])))
+        entry["ExpTableSize"], entry["ExpRangePower2"] = EXACT_TABLE_SIZE, EXACT_RANGE_POWER2
+        return prec
+    parts = {k: np.asarray(v) for k, v in layer.parts(np.asarray(x, np.float32)).items()}
+    types = {}
+    # Internal values get 4 more fractional bits than the target: scores pass through exp() and a
+    # normalisation, which amplify their errors (measured on the zoo's Transformer, docs/models.md).
+    for key, part in (("proj", np.concatenate([parts[n].ravel() for n in "qkv"])), ("score", parts["scores"]),
+                      ("att", parts["att"]), ("result", parts["output"])):
+        error = target_error if key == "result" else target_error / 16
+        types[key] = fixed_type(*value_stats(part), error, headroom_bits)
+        prec[key] = types[key][0]
+    terms = max(int(x.shape[-1]), layer.heads * layer.head_dim, int(x.shape[-2]))
+    extra = math.ceil(math.log2(terms))
+    integer = max(i for _, i, _ in types.values()) + extra
+    fraction = max(f for _, _, f in types.values()) + extra
+    prec["accum"] = f"fixed<{integer + fraction},{integer}>"
+    tokens = int(x.shape[-2])
+    prec["exp_table"] = f"ufixed<{TABLE_BITS},1>"  # exp(-d) in (0, 1]
+    prec["sum"] = f"ufixed<{TABLE_BITS + math.ceil(math.log2(tokens + 1))},{math.ceil(math.log2(tokens + 1))}>"
+    prec["inv"] = f"ufixed<{TABLE_BITS + 2},1>"  # 1/sum in [1/tokens, 1]
+    prec["scale"] = SCALE_TYPE  # 1/sqrt(head_dim) in (0, 1]: one integer bit, or head_dim = 1 would wrap to 0
+    entry["ExpTableSize"] = table_size
+    entry["ExpRangePower2"] = 3
+    prec.update(hls.custom_weight_types(layer, WEIGHTS, target_error))
+    return prec

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hepfpga.fixed import fixed_type, value_stats
+
 
 def quantized_weight_data(keras_layer, data_reader, layer: dict, weights: tuple[str, ...]) -> None:
     """Store each weight as `<name>_data` in the parsed `layer`, quantized with the Keras layer's
@@ -26,11 +28,11 @@ def quantized_weight_data(keras_layer, data_reader, layer: dict, weights: tuple[
 def weight_type(quantizer):
     """The fixed-point type hls4ml gives the weights of a QKeras `quantized_bits` quantizer."""
     from hepfpga.errors import ConfigError
-    from hepfpga.extensions.fixed import Fixed
+    from hepfpga.fixed import Fixed
 
     if quantizer is None or type(quantizer).__name__ != "quantized_bits":
         raise ConfigError(f"fixed_point layers need a quantized_bits kernel_quantizer, got {quantizer}")
-    return Fixed(int(quantizer.bits), int(quantizer.integer) + 1, rounding="TRN", saturate=False)
+    return Fixed(int(quantizer.bits), int(quantizer.integer) + 1, rounding="TRN", overflow="WRAP")
 
 
 def set_internal_types(node, kinds: tuple[str, ...]) -> None:
@@ -89,3 +91,14 @@ def templates(layer_cls, config_template: str, function_template: str, header: P
             return self.template.format(**params)
 
     return ConfigTemplate, FunctionTemplate
+
+
+def custom_weight_types(layer, names, target_error: float) -> dict[str, str]:
+    """Types of a custom layer's weights `names`: its `quantized_bits` quantizer's type, else from their
+    (quantized) values."""
+    quantizer = getattr(layer, "_quantizer", None)
+    if type(quantizer).__name__ == "quantized_bits":
+        w = weight_type(quantizer)
+        return {name: f"fixed<{w.width},{w.integer}>" for name in names}
+    weights = layer.quantized_weights()
+    return {name: fixed_type(*value_stats(np.asarray(weights[name])), target_error, 0)[0] for name in names}

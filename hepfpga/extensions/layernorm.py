@@ -16,7 +16,9 @@ import numpy as np
 import tensorflow as tf
 
 from hepfpga.extensions import hls
-from hepfpga.extensions.fixed import Fixed, check_exact, exact_type, parse_types
+from hepfpga.extensions.exact import check_exact, parse_types
+from hepfpga.fixed import Fixed, exact_type, fixed_type, value_stats
+from hepfpga.options import HEADROOM_BITS, TABLE_BITS, TABLE_SIZE, TARGET_ERROR
 
 HEADER = Path(__file__).with_name("nnet_layernorm_wide.h")
 INTERNAL_TYPES = ("in", "accum", "var", "table", "inv")
@@ -184,3 +186,36 @@ def _templates(layer_class):
             return self.template.format(**params)
 
     return LayerNormWideConfigTemplate, LayerNormWideFunctionTemplate
+
+
+def layernorm_precisions(layer, entry: dict, x: np.ndarray, y: np.ndarray, target_error: float = TARGET_ERROR,
+                         headroom_bits: int = HEADROOM_BITS, table_size: int = TABLE_SIZE) -> dict:
+    """Types of a LayerNormalization from its inputs `x` and outputs `y` (tokens, features): result from
+    `y`; sums and deviations (`accum`), variance + epsilon (`var`), 1/sqrt table in (1/2, 1] (`table`,
+    about `table_size` entries) and 1/sqrt(var + epsilon) (`inv`) from the observed statistics; gamma, beta.
+    A QLayerNormalization gets its own (bit-exact) types."""
+    prec = entry.setdefault("Precision", {})
+    if getattr(layer, "fixed_types", None):  # QLayerNormalization: its own types
+        prec.update(layer.exact_internal_types(int(np.shape(x)[-1])))
+        for key in ("scale", "bias"):  # gamma and beta arrive rounded to these (the parser rounds them)
+            prec[key] = f"fixed<{layer.fixed_types[key].width},{layer.fixed_types[key].integer}>"
+        return prec
+    x = np.asarray(x, np.float64)
+    result, _, f = fixed_type(*value_stats(y), target_error, headroom_bits)
+    prec["result"] = result
+    n = x.shape[-1]
+    var = x.var(axis=-1) + float(layer.epsilon)
+    integer = math.ceil(math.log2(max(n * float(np.abs(x).max()), 1.0))) + 2
+    fraction = f + math.ceil(math.log2(n)) + 4
+    prec["accum"] = f"fixed<{integer + fraction},{integer}>"
+    # The kernel sums n squared deviations before dividing by n: room for n * var.
+    var_integer = max(1, math.ceil(math.log2(n * float(var.max()) + 1)) + 1 + headroom_bits)
+    prec["var"] = f"ufixed<{var_integer + TABLE_BITS},{var_integer},RND,SAT>"
+    prec["table"] = f"ufixed<{TABLE_BITS},1>"
+    # 1/sqrt(var + epsilon) reaches 1/sqrt(epsilon) on a constant token, whatever calibration showed.
+    inv_integer = max(1, math.ceil(math.log2(1 / math.sqrt(float(layer.epsilon)))) + 1)
+    prec["inv"] = f"ufixed<{inv_integer + TABLE_BITS + 2},{inv_integer},RND,SAT>"
+    entry["TableBits"] = max(1, round(math.log2(table_size / 3)))  # 3 * 2^bits entries: 3072 for 4096
+    for key, w in (("scale", layer.gamma.numpy()), ("bias", layer.beta.numpy())):
+        prec[key] = fixed_type(*value_stats(w), target_error, 0)[0]
+    return prec

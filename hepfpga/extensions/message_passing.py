@@ -11,11 +11,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
 from hepfpga.errors import ConfigError
 from hepfpga.extensions import hls
-from hepfpga.extensions.fixed import check_exact, exact_type, parse_types
+from hepfpga.extensions.exact import check_exact, parse_types
+from hepfpga.fixed import exact_type, fixed_type, value_stats
+from hepfpga.options import HEADROOM_BITS, TARGET_ERROR
 
 HEADER = Path(__file__).with_name("nnet_message_passing.h")
 #: Weights in the order the C++ function takes them: the edge layer's kernel split into the receiver's
@@ -192,3 +195,32 @@ FUNCTION_TEMPLATE = "nnet::message_passing<{input_t}, {output_t}, {config}>({inp
 
 def _templates(layer_class):
     return hls.templates(layer_class, CONFIG_TEMPLATE, FUNCTION_TEMPLATE, HEADER, WEIGHTS, INTERNAL_TYPES)
+
+
+def message_passing_precisions(layer, entry: dict, x: np.ndarray, target_error: float = TARGET_ERROR,
+                               headroom_bits: int = HEADROOM_BITS) -> dict:
+    """Types of a `MessagePassing` layer from its intermediate values on calibration inputs `x` (nodes,
+    features): edge-layer halves, messages, aggregates, result; squared distances kept exact for the
+    neighbour choice (twice the input's fractional bits); the accumulator holds the widest plus log2 of
+    the longest sum; weights from their quantizer or values."""
+    prec = entry.setdefault("Precision", {})
+    if getattr(layer, "fixed_types", None):  # bit-exact form: the layer's own types
+        prec.update(hls.custom_weight_types(layer, WEIGHTS, target_error))
+        prec.update(layer.exact_internal_types(int(x.shape[-2]), int(x.shape[-1])))
+        return prec
+    parts = {k: np.asarray(v) for k, v in layer.parts(np.asarray(x, np.float32)).items()}
+    types = {key: fixed_type(*value_stats(parts[key if key != "result" else "output"]), target_error / 4, headroom_bits)
+             for key in ("half", "msg", "agg", "result")}
+    for key, (t, _, _) in types.items():
+        prec[key] = t
+    prec["result"] = fixed_type(*value_stats(parts["output"]), target_error, headroom_bits)[0]
+    nodes, features = int(x.shape[-2]), int(x.shape[-1])
+    extra = math.ceil(math.log2(max(nodes, features + layer.edge_units)))
+    integer = max(i for _, i, _ in types.values()) + extra
+    fraction = max(f for _, _, f in types.values()) + extra
+    prec["accum"] = f"fixed<{integer + fraction},{integer}>"
+    _, _, input_fraction = fixed_type(*value_stats(x), target_error, headroom_bits)
+    dist_integer = max(1, math.ceil(math.log2(float(parts["dist"].max()) + 1)) + 1 + headroom_bits)
+    prec["dist"] = f"ufixed<{dist_integer + 2 * input_fraction + 2},{dist_integer},RND,SAT>"
+    prec.update(hls.custom_weight_types(layer, WEIGHTS, target_error))
+    return prec

@@ -67,4 +67,14 @@ def custom_objects() -> dict:
 
 
 def _load_builtin():
-    from hepfpga.models import autoencoder, cnn, deepsets, generative, graph, mlp, recurrent, resnet, transformer  # noqa: F401  (each registers itself)
+    from hepfpga.models import (  # noqa: F401  (each registers itself)
+        autoencoder,
+        cnn,
+        deepsets,
+        generative,
+        graph,
+        mlp,
+        recurrent,
+        resnet,
+        transformer,
+    )

@@ -48,7 +48,7 @@ def rnn(
 
     x_in = layers.Input(shape=(n_steps, n_features), name="inputs")
     # No input quantizer: hls4ml's LSTM needs its input, state and accumulator types to be one type
-    # (see hepfpga.convert.precision.align_lstm_types), which conversion sets from calibration data.
+    # (see hepfpga.convert.rules.align_lstm_types), which conversion sets from calibration data.
     x = x_in
     common = dict(name=RNN_LAYER, kernel_initializer="lecun_uniform", activation="tanh", recurrent_activation="sigmoid")
     if cell == "gru":

@@ -1,9 +1,10 @@
-"""Project folders that are either complete or absent.
+"""Project folders: written completely or not at all, and read back by every later stage.
 
 `staged_project` gives the caller a temporary folder beside the destination; only when the block
 finishes without error is it moved into place, so an error, a failed compile or Ctrl-C never leaves a
 half-written project. An existing destination is replaced only with `force=True`, or when it carries
 the `owner_marker` file (a folder this tool wrote itself, such as the demo's).
+`read_config`, `project_model` and `project_input_type` read what a project holds.
 """
 
 from __future__ import annotations
@@ -59,7 +60,13 @@ def staged_project(dest: str | Path, force: bool = False, owner_marker: str | No
         raise
 
 
-def hls4ml_config(project_dir: str | Path) -> dict:
+#: Folder inside a project where hepfpga puts models, reports and plots.
+RESULTS = "hepfpga"
+#: Where in a project the converted Keras model is kept.
+MODEL_FILE = f"{RESULTS}/model.h5"
+
+
+def read_config(project_dir: str | Path) -> dict:
     """The `hls4ml_config.yml` of an hls4ml project as a dict; DataError if the folder is not a project."""
     import yaml
 
@@ -71,3 +78,46 @@ def hls4ml_config(project_dir: str | Path) -> dict:
     # hls4ml tags the Keras model path with !keras_model; only the plain fields are needed here.
     yaml.add_multi_constructor("!keras_model", lambda loader, suffix, node: None, Loader=yaml.SafeLoader)
     return yaml.safe_load(path.read_text())
+
+
+def project_input_type(project_dir: str | Path) -> str | None:
+    """The firmware input type recorded in a project's hls4ml_config.yml, if it is an explicit fixed type."""
+    layers = (read_config(project_dir).get("HLSConfig") or {}).get("LayerName") or {}
+    first = next(iter(layers.values()), {})
+    result = (first.get("Precision") or {}).get("result")
+    return result if isinstance(result, str) and "fixed<" in result else None
+
+
+def project_model(project_dir: str | Path) -> Path:
+    """The Keras model file of an hls4ml project: hepfpga's `hepfpga/model.h5`, else hls4ml's copy."""
+    from hepfpga.errors import DataError
+
+    project_dir = Path(project_dir)
+    read_config(project_dir)  # raises if not a project
+    for candidate in (project_dir / MODEL_FILE, project_dir / "keras_model.keras"):
+        if candidate.is_file():
+            return candidate
+    raise DataError(f"{project_dir} holds no Keras model (hepfpga/model.h5 or keras_model.keras) to compare with")
+
+
+def fingerprint(model, *settings, arrays=()) -> str:
+    """A hash of `model` (architecture and weights), JSON-able `settings`, `arrays`, hepfpga's and hls4ml's
+    versions: equal fingerprints mean an identical build."""
+    import hashlib
+    import json
+
+    import hls4ml
+    import numpy as np
+
+    from hepfpga import __version__
+
+    h = hashlib.sha256()
+    h.update(model.to_json().encode())
+    for w in model.get_weights():
+        h.update(np.ascontiguousarray(w).tobytes())
+    for s in settings:
+        h.update(json.dumps(s, sort_keys=True, default=str).encode())
+    for a in arrays:
+        h.update(b"none" if a is None else np.ascontiguousarray(a).tobytes())
+    h.update(f"{__version__} {hls4ml.__version__}".encode())
+    return h.hexdigest()

@@ -1,12 +1,10 @@
-"""Loading a trained model from any Keras-2 format, and checking hls4ml can convert every layer."""
+"""Which Keras layers hls4ml converts, and what to use instead of those it does not."""
 
 from __future__ import annotations
 
 import difflib
-import json
-from pathlib import Path
 
-from hepfpga.errors import ConfigError, DataError
+from hepfpga.errors import ConfigError
 
 #: Layers hls4ml's Keras-2 front end drops (inference no-ops), beside the ones it converts.
 SKIPPED_LAYERS = ("Dropout",)
@@ -21,43 +19,6 @@ ALTERNATIVES = {
     "Rescaling": "fold the scale into the next Dense/Conv weights",
     "Conv3D": "no hls4ml handler; use Conv2D over merged axes",
 }
-
-
-def load_model(path: str | Path, weights: str | Path | None = None):
-    """Load a Keras model: full-model `.h5`, `.keras`, a SavedModel folder, or `.json` plus `weights` `.h5`.
-
-    QKeras layers and quantizers load without the caller passing custom objects; tfmot pruning wrappers
-    load too and are stripped (their zeros kept). Raises DataError for missing, corrupt or truncated files.
-    """
-    import tensorflow as tf
-    import tensorflow_model_optimization as tfmot
-
-    from hepfpga.compress.prune import strip
-    from hepfpga.models import custom_objects
-
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"model file not found: {path}")
-    objects = custom_objects()
-    try:
-        with tfmot.sparsity.keras.prune_scope(), tf.keras.utils.custom_object_scope(objects):
-            if path.suffix == ".json":
-                if weights is None:
-                    raise DataError(f"{path} holds only the architecture; give the weights file too "
-                                    "(`--weights WEIGHTS.h5`)")
-                model = tf.keras.models.model_from_json(path.read_text())
-                model.load_weights(str(weights))
-            else:
-                model = tf.keras.models.load_model(str(path), compile=False)
-    except DataError:
-        raise
-    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError, AttributeError) as err:
-        raise DataError(f"cannot load a Keras model from {path} ({type(err).__name__}: {str(err)[:300]}). "
-                        "Is the file complete and a Keras-2 model (.h5, .keras, SavedModel folder, or "
-                        ".json + weights .h5)?") from err
-    if not isinstance(model, tf.keras.Model):
-        raise DataError(f"{path} did not load as a Keras model (got {type(model).__name__})")
-    return strip(model)
 
 
 def check_supported(model) -> None:

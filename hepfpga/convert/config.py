@@ -1,0 +1,72 @@
+"""The hls4ml configuration of a model: hls4ml's per-layer starting point, user overrides, the YAML hepfpga
+writes back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from hepfpga.convert.layers import softmax_layer_name
+from hepfpga.convert.softmax import set_softmax
+from hepfpga.errors import ConfigError
+from hepfpga.options import BACKEND, REUSE_FACTOR, STRATEGY, TABLE_SIZE
+
+
+def base_config(model, backend: str = BACKEND, trace_layers: Iterable[str] = (), softmax_table_size: int = TABLE_SIZE,
+                reuse_factor: int = REUSE_FACTOR, strategy: str = STRATEGY) -> dict:
+    """Per-layer (`granularity='name'`) hls4ml configuration for `model`, before precisions are chosen.
+
+    Layers named in `trace_layers` are traced (their firmware outputs can be read back in C-sim).
+    Softmax layers get the table size `softmax_table_size` (a power of two, at most 2**16) and table and
+    accumulator types from `hepfpga.convert.softmax.softmax_config`.
+    """
+    import hls4ml
+
+    from hepfpga.extensions import register as register_extensions
+
+    register_extensions()  # hepfpga's custom HLS layers
+    if softmax_table_size < 2 or softmax_table_size & (softmax_table_size - 1) or softmax_table_size > 2**16:
+        raise ConfigError(f"softmax_table_size must be a power of two in [2, 65536], got {softmax_table_size}")
+    config = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=backend,
+                                                   default_reuse_factor=reuse_factor)
+    config["Model"]["Strategy"] = strategy
+    layers = config["LayerName"]
+    for name in trace_layers:
+        if name not in layers:
+            raise ConfigError(f"cannot trace layer {name!r}: the model has {', '.join(layers)}")
+        layers[name]["Trace"] = True
+    for layer in model.layers:
+        target = softmax_layer_name(layer)
+        if target in layers:
+            set_softmax(layers[target], int(np.prod(layer.output_shape[1:])), softmax_table_size)
+    return config
+
+
+def merge_config(config: dict, override: dict) -> dict:
+    """Merge an hls4ml-style `override` (e.g. a user's edited YAML) over `config`, in place; ConfigError if
+    it names layers the model does not have."""
+    unknown = sorted(set(override.get("LayerName") or {}) - set(config["LayerName"]))
+    if unknown:
+        raise ConfigError(f"the configuration names layer(s) {', '.join(unknown)} that the model does not have; "
+                          f"its layers: {', '.join(config['LayerName'])}")
+    return _merge(config, override)
+
+
+def _merge(base: dict, override: dict) -> dict:
+    for k, v in override.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _merge(base[k], v)
+        else:
+            base[k] = v
+    return base
+
+
+def write_config_yaml(config: dict, path: Path) -> None:
+    """Write `config` as YAML that `hepfpga convert --config` takes back."""
+    import yaml
+
+    path.write_text("# hls4ml configuration used by hepfpga convert; pass it back with --config\n"
+                    + yaml.safe_dump(json.loads(json.dumps(config, default=str)), sort_keys=False))

@@ -1,0 +1,174 @@
+"""`convert_model`: a trained Keras/QKeras model -> a verified HLS project, as a composition of named steps:
+
+check the inputs -> choose the configuration (precision rules, user override) -> put the evaluation data on
+the firmware's input grid -> reuse an identical earlier build, or: write the project (hls4ml), verify it
+in C-sim against Keras (`hepfpga.csim.verify`), write the reports -> print the summary.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from hepfpga.convert.config import base_config, merge_config, write_config_yaml
+from hepfpga.convert.layers import is_quantized
+from hepfpga.convert.rules import align_lstm_types, choose_precisions
+from hepfpga.data import as_model_input, check_finite, per_input
+from hepfpga.errors import DataError
+from hepfpga.options import ConvertOptions, check
+from hepfpga.project import RESULTS, fingerprint, staged_project
+
+CONVERT_REPORT = "convert.json"
+
+
+def convert_model(model, output_dir: str | Path, calibration=None, validation=None,
+                  options: ConvertOptions | None = None, config_override: dict | None = None, force: bool = False,
+                  log=print) -> dict:
+    """Convert a trained Keras/QKeras `model` into a verified HLS project in `output_dir`.
+
+    `calibration` (N, *input_shape) sets float-model precisions (`hepfpga.convert.rules`) and, unless
+    `validation` is given, is also what the firmware is checked on (at most `options.max_events` events).
+    For a model with several inputs, both are lists with one array per input (integer inputs, such as a
+    hit count, get an integer firmware type).
+    `config_override` is an hls4ml-style config dict merged over the inferred one. An unchanged model,
+    configuration and data whose project already exists is not rebuilt: the earlier report is returned.
+    Returns the report dict; `report["passed"]`: for softmax classifiers argmax agreement >=
+    `options.min_agreement`, for other outputs max |firmware - Keras| <= `options.max_relative_error` of the
+    Keras output range.
+    """
+    from hepfpga.csim.emulate import require_compiler
+    from hepfpga.report.summaries import convert_summary
+
+    opt = options or ConvertOptions()
+    check(opt)
+    cal, val = check_inputs(model, calibration, validation, opt)
+    require_compiler()
+    output_dir = Path(output_dir)
+    config = choose_config(model, cal, opt, config_override)
+    evaluation = evaluation_inputs(model, config, val if val is not None else cal, opt.max_events)
+    stamp = fingerprint(model, config, asdict(opt), arrays=(*cal, *(val or [None])))
+    report = reusable_report(output_dir, stamp)
+    if report is not None:
+        log(f"unchanged model, configuration and data: reusing the build in {output_dir}")
+    else:
+        evaluated_on = "validation" if validation is not None else "calibration"
+        with staged_project(output_dir, force=force) as stage:
+            report, build = build_and_verify(model, stage, config, evaluation, opt, log, evaluated_on=evaluated_on,
+                                             fingerprint=stamp)
+            write_reports(report, build, stage / RESULTS)
+    log("\n" + convert_summary(report))
+    log(f"\nHLS project: {output_dir}/   config (re-runnable with --config): {output_dir / RESULTS}/hls4ml_config.yml")
+    results = output_dir / RESULTS
+    log(f"report: {results}/{CONVERT_REPORT}, report.md   plot: {results}/precision_profile.png")
+    return report
+
+
+def check_inputs(model, calibration, validation, opt: ConvertOptions):
+    """The model's layers are convertible and the data fit its inputs: (calibration, validation) as lists
+    with one array per input (validation may be None)."""
+    from hepfpga.convert.supported import check_supported
+    from hepfpga.extensions import check_model as check_extension_layers
+
+    check_supported(model)
+    check_extension_layers(model, opt.io_type)
+    if calibration is None:
+        raise DataError("no calibration data: precisions of a float model come from the values it sees")
+    names = list(model.input_names)
+    shapes = [tuple(s[1:]) for s in (model.input_shape if len(names) > 1 else [model.input_shape])]
+    cal, val = per_input(calibration), per_input(validation)
+    for what, arrays in (("calibration", cal), ("validation", val)):
+        if arrays is None:
+            continue
+        if len(arrays) != len(names):
+            raise DataError(f"{what} data: the model has {len(names)} inputs ({', '.join(names)}); give one array per "
+                            f"input, got {len(arrays)}")
+        for name, arr, shape in zip(names, arrays, shapes):
+            subject = f"{what} data" if len(names) == 1 else f"{what} data for input {name!r}"
+            if tuple(arr.shape[1:]) != shape or len(arr) != len(arrays[0]):
+                raise DataError(f"{subject} has shape {arr.shape}; the model expects (N, {', '.join(map(str, shape))})")
+            check_finite(arr, f"{what} data")
+    return cal, val
+
+
+def choose_config(model, cal: list[np.ndarray], opt: ConvertOptions, override: dict | None = None) -> dict:
+    """hls4ml's per-layer configuration with hepfpga's precisions (calibrated for float models, the
+    quantizers' for QKeras), every layer traced, `override` merged over it, LSTM types aligned."""
+    config = base_config(model, opt.backend, trace_layers=[], softmax_table_size=opt.table_size,
+                         reuse_factor=opt.reuse_factor, strategy=opt.strategy)
+    for entry in config["LayerName"].values():
+        entry["Trace"] = True  # per-layer firmware outputs, to locate a divergence
+    choose_precisions(model, config, as_model_input(cal), opt.target_error, opt.headroom_bits, opt.table_size)
+    if override:
+        merge_config(config, override)
+    align_lstm_types(model, config)  # may widen the input type
+    return config
+
+
+def evaluation_inputs(model, config: dict, data: list[np.ndarray], max_events: int):
+    """The first `max_events` events of `data` on the firmware's input grid (the same values for Keras and
+    the firmware): an array, or a list for several inputs."""
+    from hepfpga.compress.quantize import firmware_inputs
+
+    types = [(config["LayerName"][name].get("Precision") or {}).get("result") for name in model.input_names]
+    return firmware_inputs(model, [a[:max_events] for a in data], types)
+
+
+def reusable_report(output_dir: Path, stamp: str) -> dict | None:
+    """The report of an earlier identical build in `output_dir` (same fingerprint), if there is one."""
+    earlier = output_dir / RESULTS / CONVERT_REPORT
+    if not earlier.is_file():
+        return None
+    try:
+        report = json.loads(earlier.read_text())
+    except ValueError:
+        return None
+    return report if report.get("fingerprint") == stamp else None
+
+
+def build_and_verify(model, stage: Path, config: dict, evaluation, opt: ConvertOptions, log,
+                     **fields) -> tuple[dict, dict]:
+    """Write the project into `stage` and verify it against Keras on `evaluation`. Returns the report (with
+    `fields` added) and what `write_reports` needs besides it: the firmware outputs ("predictions"), the
+    configuration, the hls4ml model and the Keras layer outputs of the traced events."""
+    from hepfpga.compress.quantize import has_input_quantizer
+    from hepfpga.convert.write import write_project
+    from hepfpga.csim.verify import verify
+
+    results = stage / RESULTS
+    results.mkdir()
+    t0 = time.perf_counter()
+    keras_out = model.predict(evaluation, batch_size=1024, verbose=0)
+    testbench = {}
+    if not isinstance(evaluation, list):  # hls4ml's testbench data files hold one input
+        np.save(results / "tb_input.npy", evaluation[:100])
+        np.save(results / "tb_output.npy", keras_out[:100])
+        testbench = dict(input_data_tb=str(results / "tb_input.npy"), output_data_tb=str(results / "tb_output.npy"))
+    quantized = is_quantized(model)
+    kind = ("QKeras (quantizer precisions" + (", bit-exact)" if has_input_quantizer(model) else ")")) if quantized \
+        else "float (calibrated precisions)"
+    log(f"[convert] {kind} model {model.name!r} -> hls4ml {opt.backend}, {opt.io_type}, part {opt.part}")
+    hls_model = write_project(model, stage, config=config, backend=opt.backend, part=opt.part,
+                              clock_period=opt.clock_period, io_type=opt.io_type, **testbench)
+    checked, fw_out, keras_layers = verify(model, hls_model, evaluation, keras_out, opt.trace_events,
+                                           opt.min_agreement, opt.max_relative_error, log)
+    report = {"model": model.name, "quantized": quantized, "options": asdict(opt), "events": len(keras_out),
+              **fields, **checked, "seconds": round(time.perf_counter() - t0, 1)}
+    return report, dict(predictions=fw_out, config=config, hls_model=hls_model, keras_layers=keras_layers)
+
+
+def write_reports(report: dict, build: dict, results: Path) -> None:
+    """predictions.npy, hls4ml_config.yml, convert.json, report.md and precision_profile.png in `results`."""
+    from hepfpga.csim.compare import profile_rows
+    from hepfpga.report.plots import precision_profile
+    from hepfpga.report.summaries import convert_summary
+
+    np.save(results / "predictions.npy", build["predictions"])
+    write_config_yaml(build["config"], results / "hls4ml_config.yml")
+    (results / CONVERT_REPORT).write_text(json.dumps(report, indent=1, default=float))
+    (results / "report.md").write_text(convert_summary(report) + "\n")
+    precision_profile(profile_rows(build["hls_model"], build["keras_layers"]), results / "precision_profile.png",
+                      title=f"{report['model']}: observed ranges vs firmware types")

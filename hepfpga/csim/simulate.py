@@ -1,0 +1,58 @@
+"""`hepfpga csim`: C-simulate an existing project on data and compare it with the project's Keras model."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hepfpga.data import check_finite
+from hepfpga.errors import DataError
+from hepfpga.project import RESULTS, project_input_type, project_model
+from hepfpga.report import metrics
+
+
+def csim_project(project_dir: str | Path, x: np.ndarray, jobs: int | None = None, testbench: bool = False,
+                 testbench_events: int = 1000, log=print) -> dict:
+    """C-simulate an existing hls4ml project on inputs `x` (N, *input_shape) and compare with Keras.
+
+    The Keras model is the one stored in the project (`project_model`). Inputs are put on the firmware
+    input grid first, so both see the same values. The batched emulation runs every event on `jobs`
+    threads (default: all cores); with `testbench`, the project's own HLS testbench (g++) runs the first
+    `testbench_events` events too and must agree with the emulation at the precision it prints. The report
+    is saved as `<project>/hepfpga/csim.json` and returned.
+    """
+    from hepfpga.compress.quantize import firmware_inputs
+    from hepfpga.csim.fast import BatchEmulator
+    from hepfpga.csim.testbench import as_printed, run_testbench
+    from hepfpga.models.load import load_model
+    from hepfpga.report.summaries import csim_summary
+
+    project_dir = Path(project_dir)
+    model = load_model(project_model(project_dir))
+    shape = tuple(model.input_shape[1:])
+    if tuple(x.shape[1:]) != shape:
+        raise DataError(f"data has shape {x.shape}; the model in {project_dir} expects "
+                        f"(N, {', '.join(map(str, shape))})")
+    check_finite(x, "C-sim input data")
+    x = firmware_inputs(model, x, [project_input_type(project_dir)])
+    emulator = BatchEmulator(project_dir, log=log)
+    t0 = time.perf_counter()
+    fw = emulator.predict(x.astype(np.float64), jobs=jobs)
+    seconds = time.perf_counter() - t0
+    keras_out = model.predict(x, batch_size=1024, verbose=0).reshape(fw.shape)
+    report = {"project": str(project_dir), "events": int(len(x)), "emulation_events_per_s": len(x) / seconds,
+              "agreement": metrics.agreement(keras_out, fw)}
+    if testbench:
+        n = min(testbench_events, len(x))
+        tb = run_testbench(project_dir, x[:n], keras_out[:n], log=log)
+        printed = as_printed(fw[:n])
+        report["testbench"] = {"events": n, "values_differing_from_emulation": int(np.count_nonzero(tb != printed)),
+                               "agreement_with_keras": metrics.agreement(keras_out[:n], tb)}
+    results = project_dir / RESULTS
+    results.mkdir(exist_ok=True)
+    (results / "csim.json").write_text(json.dumps(report, indent=1))
+    log("\n" + csim_summary(report))
+    return report

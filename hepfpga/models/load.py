@@ -1,0 +1,59 @@
+"""Keras models from files, and plain Keras models from wrapped ones (tfmot pruning wrappers removed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hepfpga.errors import DataError
+
+
+def load_model(path: str | Path, weights: str | Path | None = None):
+    """Load a Keras model: full-model `.h5`, `.keras`, a SavedModel folder, or `.json` plus `weights` `.h5`.
+
+    QKeras layers and quantizers load without the caller passing custom objects; tfmot pruning wrappers
+    load too and are stripped (their zeros kept). Raises DataError for missing, corrupt or truncated files.
+    """
+    import tensorflow as tf
+    import tensorflow_model_optimization as tfmot
+
+    from hepfpga.models import custom_objects
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"model file not found: {path}")
+    objects = custom_objects()
+    try:
+        with tfmot.sparsity.keras.prune_scope(), tf.keras.utils.custom_object_scope(objects):
+            if path.suffix == ".json":
+                if weights is None:
+                    raise DataError(f"{path} holds only the architecture; give the weights file too "
+                                    "(`--weights WEIGHTS.h5`)")
+                model = tf.keras.models.model_from_json(path.read_text())
+                model.load_weights(str(weights))
+            else:
+                model = tf.keras.models.load_model(str(path), compile=False)
+    except DataError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError, AttributeError) as err:
+        raise DataError(f"cannot load a Keras model from {path} ({type(err).__name__}: {str(err)[:300]}). "
+                        "Is the file complete and a Keras-2 model (.h5, .keras, SavedModel folder, or "
+                        ".json + weights .h5)?") from err
+    if not isinstance(model, tf.keras.Model):
+        raise DataError(f"{path} did not load as a Keras model (got {type(model).__name__})")
+    return strip(model)
+
+
+def strip(model):
+    """Remove tfmot pruning wrappers; the pruned weights stay zero.
+
+    Returns a fresh model: `strip_pruning` reuses the unwrapped layer objects, which then belong to
+    two models and break `layer.output`; cloning once more gives every layer a single owner.
+    """
+    import tensorflow as tf
+    import tensorflow_model_optimization as tfmot
+
+    stripped = tfmot.sparsity.keras.strip_pruning(model)
+    clean = tf.keras.models.clone_model(stripped)
+    clean.set_weights(stripped.get_weights())
+    return clean

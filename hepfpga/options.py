@@ -1,0 +1,169 @@
+"""Every default in one place, and the option dataclasses the Python API and the command line share.
+
+An option is a dataclass field made with `option(default, help, unit=..., low=..., high=...)`; the command
+line builds its flags from the same fields (`add_arguments`), so `--help` shows each default and unit,
+and `check` validates every value, for API and command line alike, before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+from hepfpga.errors import ConfigError
+
+# -- firmware target ----------------------------------------------------------------------------------
+BACKENDS = ("Vitis", "Vivado")
+BACKEND = "Vitis"
+#: A Virtex UltraScale+ of the kind Level-1 trigger boards carry (CMS/ATLAS Phase-2).
+PART = "xcvu13p-flga2577-2-e"
+CLOCK_NS = 5.0
+IO_TYPES = ("io_parallel", "io_stream")
+IO_TYPE = "io_parallel"
+STRATEGIES = ("Latency", "Resource")
+STRATEGY = "Latency"
+REUSE_FACTOR = 1
+
+# -- precision choice ---------------------------------------------------------------------------------
+#: Quantization step of every value at most this fraction of its RMS over calibration data.
+TARGET_ERROR = 2.0**-8
+#: Extra integer bits above the largest magnitude seen in calibration.
+HEADROOM_BITS = 1
+#: Entries of the softmax/sigmoid/tanh lookup tables (a power of two).
+TABLE_SIZE = 4096
+#: Width of lookup-table types chosen from data.
+TABLE_BITS = 18
+
+# -- verification -------------------------------------------------------------------------------------
+MIN_AGREEMENT = 0.99
+MAX_RELATIVE_ERROR = 0.01
+MAX_EVENTS = 10_000
+TRACE_EVENTS = 1_000
+
+
+def option(default, help: str, unit: str | None = None, low=None, high=None, low_open: bool = False,
+           choices: tuple | None = None, flag: str | None = None, power_of_two: bool = False):
+    """A dataclass field carrying its help text, unit, allowed range (`low`/`high`, inclusive unless
+    `low_open`) and choices; mutable defaults (lists) are copied per instance."""
+    meta = dict(help=help, unit=unit, low=low, high=high, low_open=low_open, choices=choices, flag=flag,
+                power_of_two=power_of_two)
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class FirmwareOptions:
+    """What the HLS project targets: backend, FPGA part, clock, interface and parallelism."""
+
+    backend: str = option(BACKEND, "hls4ml backend", choices=BACKENDS)
+    part: str = option(PART, "FPGA part (resources and % in estimates come from it)")
+    clock_period: float = option(CLOCK_NS, "target clock period", unit="ns", low=0.0, low_open=True, high=1000.0)
+    io_type: str = option(IO_TYPE, "interface between layers", choices=IO_TYPES)
+    reuse_factor: int = option(REUSE_FACTOR, "multiplications sharing one multiplier (1: fully parallel)", low=1,
+                               high=100_000)
+    strategy: str = option(STRATEGY, "hls4ml strategy", choices=STRATEGIES)
+
+
+@dataclass
+class ConvertOptions(FirmwareOptions):
+    """Options of `convert_model` / `hepfpga convert`."""
+
+    target_error: float = option(TARGET_ERROR, "float models: quantization step per layer <= this x the layer's RMS",
+                                 low=0.0, low_open=True, high=1.0)
+    headroom_bits: int = option(HEADROOM_BITS, "extra integer bits above the calibration range", unit="bits", low=0,
+                                high=16)
+    table_size: int = option(TABLE_SIZE, "entries of softmax/sigmoid/tanh lookup tables", low=2, high=2**16,
+                             power_of_two=True)
+    min_agreement: float = option(MIN_AGREEMENT, "classifiers: argmax agreement with Keras required", low=0.0,
+                                  high=1.0)
+    max_relative_error: float = option(MAX_RELATIVE_ERROR, "other outputs: max |firmware - Keras| allowed, as a "
+                                       "fraction of the Keras output range", low=0.0, high=1.0)
+    max_events: int = option(MAX_EVENTS, "events verified in C-sim", low=1)
+    trace_events: int = option(TRACE_EVENTS, "of these, events traced layer by layer to locate a divergence", low=1)
+
+
+@dataclass
+class CsimOptions:
+    """Options of `hepfpga csim` (C-simulation of an existing project)."""
+
+    jobs: int | None = option(None, "threads of the batched emulation (default: all cores)", low=1, high=1024)
+    testbench: bool = option(False, "also compile and run the project's HLS testbench with g++")
+    testbench_events: int = option(1000, "events run through the HLS testbench", low=1)
+    min_agreement: float = option(MIN_AGREEMENT, "argmax agreement with Keras required", low=0.0, high=1.0)
+
+
+def check(options) -> None:
+    """Raise ConfigError naming the first option of dataclass `options` outside its allowed values."""
+    for f in dataclasses.fields(options):
+        meta, value = f.metadata, getattr(options, f.name)
+        if not meta or (value is None and f.default is None):
+            continue
+        name = f"--{f.name.replace('_', '-')}"
+        kind = {"int": int, "float": float, "str": str, "bool": bool, "int | None": int}.get(str(f.type))
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f"{name} ({f.name}) must be an integer, got {value!r}")
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if kind is float and not (number and math.isfinite(value)):
+            raise ConfigError(f"{name} ({f.name}) must be a finite number, got {value!r}")
+        if meta.get("choices") and value not in meta["choices"]:
+            raise ConfigError(f"{name} ({f.name}) must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
+        low, high = meta.get("low"), meta.get("high")
+        if low is not None and (value < low or (meta.get("low_open") and value == low)):
+            bound = f"> {low}" if meta.get("low_open") else f">= {low}"
+            raise ConfigError(f"{name} ({f.name}) must be {bound}{_unit(meta)}, got {value!r}")
+        if high is not None and value > high:
+            raise ConfigError(f"{name} ({f.name}) must be <= {high}{_unit(meta)}, got {value!r}")
+        if meta.get("power_of_two") and value & (value - 1):
+            raise ConfigError(f"{name} ({f.name}) must be a power of two, got {value!r}")
+
+
+def _unit(meta) -> str:
+    return f" {meta['unit']}" if meta.get("unit") else ""
+
+
+def add_arguments(parser, cls, skip: tuple[str, ...] = ()) -> None:
+    """Add one command-line flag per field of dataclass `cls` (help shows default and unit)."""
+    for f in dataclasses.fields(cls):
+        if f.name in skip or not f.metadata:
+            continue
+        meta = f.metadata
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        kind = {"int": int, "float": float, "str": str, "bool": bool, "int | None": int}.get(str(f.type), None)
+        shown = f" (default: {_show(default)}{_unit(meta)})" if default is not None else ""
+        text = meta["help"].replace("%", "%%") + shown
+        flag = meta.get("flag") or f"--{f.name.replace('_', '-')}"
+        if kind is bool:
+            parser.add_argument(flag, dest=f.name, action="store_true", default=default, help=text)
+        elif isinstance(default, list):
+            parser.add_argument(flag, dest=f.name, type=_list_of(type(default[0]) if default else str),
+                                default=default, help=text.replace("(default", "(comma-separated; default"))
+        else:
+            parser.add_argument(flag, dest=f.name, type=kind or str, default=default, help=text,
+                                choices=meta.get("choices"), metavar=None if meta.get("choices") else f.name.upper())
+
+
+def from_arguments(cls, args, **extra):
+    """An instance of dataclass `cls` from parsed command-line `args` (fields without a flag keep defaults)."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
+    return cls(**{**values, **extra})
+
+
+def _show(value) -> str:
+    if isinstance(value, float) and value > 0 and math.log2(value).is_integer() and value < 1:
+        return f"2^{int(math.log2(value))}"
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value)
+
+
+def _list_of(kind):
+    def parse(text: str):
+        try:
+            return [kind(v) for v in text.split(",") if v.strip()]
+        except ValueError as err:  # argparse reports it as an invalid value of this option
+            raise ValueError(f"expected a comma-separated list of {kind.__name__}, got {text!r}") from err
+
+    parse.__name__ = f"list of {kind.__name__}"
+    return parse

@@ -1,0 +1,78 @@
+"""Text summaries of hepfpga's reports (Markdown tables that also read well in a terminal)."""
+
+from __future__ import annotations
+
+from hepfpga.report.tables import markdown
+
+
+def chain_summary(report: dict) -> str:
+    """The jet-tagging chain's results: per-model accuracy/AUC, firmware agreement, targets."""
+    classes = report["options"]["classes"]
+    rows = [[k, 100 * report["accuracy"][k], *(report["roc_auc"][k][c] for c in classes)] for k in report["accuracy"]]
+    parts = ["Test-set performance", markdown(["model", "accuracy %", *(f"AUC {c}" for c in classes)], rows), "",
+             "Firmware (C-sim) vs QAT Keras"]
+    rows = [[k, a["events"], 100 * a["argmax_agreement"], a["mismatching_values"], a["max_abs_diff"]]
+            for k, a in report["agreement"].items()]
+    parts += [markdown(["output", "events", "argmax agreement %", "mismatching values", "max |Δ|"], rows), "",
+              "Targets"]
+    parts.append(markdown(["target", "met"], [[k, "yes" if v else "NO"] for k, v in report["targets"].items()]))
+    return "\n".join(parts)
+
+
+def convert_summary(report: dict) -> str:
+    """A convert report: overall agreement and the layer-by-layer comparison."""
+    a = report["agreement"]
+    o = report["options"]
+    if report.get("pre_softmax") is not None:
+        verdict = "yes" if report["passed"] else f"NO (argmax agreement < {100 * o['min_agreement']:.1f}%)"
+    else:
+        verdict = "yes" if report["passed"] else f"NO (max |Δ| > {100 * o['max_relative_error']:.1f}% of output range)"
+    parts = [f"Firmware (C-sim) vs Keras on {a['events']} {report['evaluated_on']} events",
+             markdown(["argmax agreement %", "values differing", "max |Δ|", "max |Δ| / range %", "mean |Δ|", "passed"],
+                      [[100 * a["argmax_agreement"], a["mismatching_values"], a["max_abs_diff"],
+                        100 * a.get("relative_max_abs_diff", 0.0), a["mean_abs_diff"], verdict]])]
+    if report.get("pre_softmax"):
+        p = report["pre_softmax"]
+        parts.append(f"pre-softmax outputs ({p['layer']}, first {p['events']} events): {p['mismatching_values']} "
+                     f"values differ, max |Δ| {p['max_abs_diff']:.3g}")
+    traced = report.get("traced_events", a["events"])
+    parts += ["", f"Layer by layer (first {traced} events)", markdown(
+        ["layer", "firmware type", "Keras max |x|", "max |Δ|", "relative", "verdict"],
+        [[r["layer"], r["type"], r["keras_max"], r["max_abs_diff"], r["relative"], r["verdict"]]
+         for r in report["layers"]])]
+    first = report.get("first_divergence")
+    if first:
+        overflow = first["verdict"] == "overflow"
+        why = ("its values exceed the type's range (overflow): give it more integer bits" if overflow
+               else "the type's step is too coarse (precision loss): give it more fractional bits")
+        parts.append(f"\nFirst divergence: layer {first['layer']} ({first['type']}): {why}.")
+    return "\n".join(parts)
+
+
+def csim_summary(report: dict) -> str:
+    """A `hepfpga csim` report: emulation (and testbench) against Keras, throughput."""
+    a = report["agreement"]
+    rows = [["fast emulation (all events)", a["events"], 100 * a["argmax_agreement"], a["max_abs_diff"]]]
+    if "testbench" in report:
+        t = report["testbench"]["agreement_with_keras"]
+        rows.append(["HLS testbench (g++)", t["events"], 100 * t["argmax_agreement"], t["max_abs_diff"]])
+    text = markdown(["firmware vs Keras", "events", "argmax agreement %", "max |Δ|"], rows)
+    if "testbench" in report:
+        differing = report["testbench"]["values_differing_from_emulation"]
+        text += (f"\ntestbench vs fast emulation: {differing} values differ "
+                 "(at the 6 significant digits the testbench prints)")
+    return text + f"\nemulation throughput: {report['emulation_events_per_s']:.0f} events/s"
+
+
+def build_summary(s: dict) -> str:
+    """A vendor build summary (`hepfpga.synthesis.reports.summary`): latency, interval, clock, resources."""
+    lat, ns, ii = s["latency_cycles"], s["latency_ns"], s["interval_cycles"]
+    rows = [["latency", f"{lat['min']}-{lat['max']} cycles", f"{ns['min']:.1f}-{ns['max']:.1f} ns"],
+            ["initiation interval", f"{ii['min']}-{ii['max']} cycles", ""],
+            ["clock", f"target {s['clock_ns']['target']} ns", f"estimated {s['clock_ns']['estimated']} ns"]]
+    for name, r in s["resources"].items():
+        pct = f"{r['percent']:.2f} % of {r['available']}" if r["percent"] is not None else ""
+        rows.append([name, str(r["used"]), pct])
+    for name, used in s.get("vivado_synth", {}).items():
+        rows.append([f"{name} (Vivado synthesis)", f"{used:g}", ""])
+    return markdown(["quantity", "value", ""], rows)
