@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hepfpga.convert.verified import project_estimate
 from hepfpga.data import JET_CLASSES, JET_FEATURES, Scaler, check_finite, read_root, split, write_jets_root
 from hepfpga.errors import DataError
 from hepfpga.models.mlp import LOGITS_LAYER, mlp
@@ -132,6 +133,7 @@ def _run(source, out: Path, opt: JetTaggingOptions, log, source_label: str | Non
     firmware = _simulate(models["qat"], hls_model, x_fw, keras_out, opt, log)
     stage("report")
     report = _report(source_label or str(source), opt, data, models, firmware, sparsity, hls_model, results)
+    report["estimate"] = project_estimate(out, opt.part)
     report["seconds"] = {**stage.seconds(), "total": round(time.perf_counter() - t_start, 1)}
     report["targets"] = {name: bool(target(report)) for name, target in TARGETS.items()}
     (results / "report.json").write_text(json.dumps(report, indent=1))

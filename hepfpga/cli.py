@@ -18,9 +18,9 @@ def _quiet_libraries() -> None:
     for message in (r"You are saving your model as an HDF5 file", r"The `keras.constraints.serialize\(\)` API",
                     r"Softmax layer .* is converted from a frontend not supporting bit-exact softmax"):
         warnings.filterwarnings("ignore", message=message)
-    import tensorflow as tf
+    import logging
 
-    tf.get_logger().setLevel("ERROR")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # without importing TensorFlow: `estimate` needs none
 
 
 def _add_data_options(p) -> None:
@@ -146,6 +146,24 @@ def _build(args) -> int:
     return 0
 
 
+def _estimate(args) -> int:
+    import json
+
+    from hepfpga.errors import DataError
+    from hepfpga.estimate import estimate_project
+    from hepfpga.report.summaries import estimate_summary
+
+    result = estimate_project(args.project, part=args.part)
+    if len(result["not_estimated"]) == len(result["layers"]):
+        raise DataError(f"no layer of {args.project} is covered by the estimate model: "
+                        f"{', '.join(r['type'] for r in result['layers'])}")
+    print(json.dumps(result, indent=1) if args.json else estimate_summary(result))
+    if result["device"] is None:
+        print(f"hepfpga estimate: {result['notes'][0]}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _models(args) -> int:
     from hepfpga.models import available, options
 
@@ -162,7 +180,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hepfpga", description="Keras/QKeras models to FPGA firmware via hls4ml.")
     parser.add_argument("--version", action="version", version=f"hepfpga {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_demo_parser, _convert_parser, _csim_parser, _build_parser):
+    for add in (_demo_parser, _convert_parser, _csim_parser, _build_parser, _estimate_parser):
         add(sub)
     p = sub.add_parser("models", help="list the model builders and their options")
     p.set_defaults(func=_models)
@@ -217,6 +235,19 @@ def _csim_parser(sub) -> None:
     opts.add_arguments(p, opts.CsimOptions)
     p.add_argument("--predictions-out", help="write the firmware outputs to this .npy file")
     p.set_defaults(func=_csim)
+
+
+def _estimate_parser(sub) -> None:
+    p = sub.add_parser("estimate", help="estimate latency and resources of an HLS project without vendor tools",
+                       description="Reads PROJECT as the HLS tool does (firmware/*.cpp, parameters.h, defines.h, "
+                                   "weights, Tcl) and prints per layer and in total: latency (cycles, ns), initiation "
+                                   "interval, DSP, LUT, FF, BRAM_18K and each as a share of the part; beside the "
+                                   "vendor's C-synthesis report when the project holds one. Exits 2 on bad input or "
+                                   "an unknown part.")
+    p.add_argument("project", help="hls4ml project folder (any hls4ml version; hls4ml_config.yml not needed)")
+    p.add_argument("--part", help="FPGA part to compare with (default: the project's own)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.set_defaults(func=_estimate)
 
 
 def _build_parser(sub) -> None:

@@ -60,6 +60,7 @@ def test_convert_cli_end_to_end(saved, tmp_path, capsys):
     text = capsys.readouterr().out
     assert code == 0, text
     assert "argmax agreement" in text and "Layer by layer" in text
+    assert "Estimate (no vendor tool) for xcvu13p-flga2577-2-e" in text and "fits xcvu13p" in text
     fw = np.load(preds)
     keras_out = model.predict(x, verbose=0)
     assert fw.shape == keras_out.shape

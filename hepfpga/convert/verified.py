@@ -156,8 +156,23 @@ def build_and_verify(model, stage: Path, config: dict, evaluation, opt: ConvertO
     checked, fw_out, keras_layers = verify(model, hls_model, evaluation, keras_out, opt.trace_events,
                                            opt.min_agreement, opt.max_relative_error, log)
     report = {"model": model.name, "quantized": quantized, "options": asdict(opt), "events": len(keras_out),
-              **fields, **checked, "seconds": round(time.perf_counter() - t0, 1)}
+              **fields, **checked, "estimate": project_estimate(stage, opt.part),
+              "seconds": round(time.perf_counter() - t0, 1)}
     return report, dict(predictions=fw_out, config=config, hls_model=hls_model, keras_layers=keras_layers)
+
+
+def project_estimate(project_dir: Path, part: str) -> dict:
+    """The resource and latency estimate of the written project (`hepfpga.estimate`), without its folder
+    path (the project is still staged); {"error": ...} when it cannot be made."""
+    from hepfpga.errors import HepfpgaError
+    from hepfpga.estimate import estimate_project
+
+    try:
+        result = estimate_project(project_dir, part)
+    except HepfpgaError as err:
+        return {"error": str(err)}
+    result.pop("project")
+    return result
 
 
 def write_reports(report: dict, build: dict, results: Path) -> None:

@@ -13,8 +13,16 @@ def chain_summary(report: dict) -> str:
              "Firmware (C-sim) vs QAT Keras"]
     rows = [[k, a["events"], 100 * a["argmax_agreement"], a["mismatching_values"], a["max_abs_diff"]]
             for k, a in report["agreement"].items()]
-    parts += [markdown(["output", "events", "argmax agreement %", "mismatching values", "max |Δ|"], rows), "",
-              "Targets"]
+    parts += [markdown(["output", "events", "argmax agreement %", "mismatching values", "max |Δ|"], rows), ""]
+    estimate = report.get("estimate") or {}
+    if "total" in estimate:
+        t, pct = estimate["total"], estimate["percent"]
+        shares = [f"{pct[r]:.2f} %" if pct[r] is not None else "" for r in ("dsp", "lut", "ff", "bram_18k")]
+        parts += ["Firmware resources and latency (estimate, no vendor tool)", markdown(
+            ["", "latency", "II", "DSP", "LUT", "FF", "BRAM_18K"],
+            [["estimate", f"{t['latency_cycles']} cycles = {t['latency_ns']:g} ns", t["interval"], t["dsp"], t["lut"],
+              t["ff"], t["bram_18k"]], [f"% of {estimate['device']}", "", "", *shares]]), estimate["verdict"], ""]
+    parts.append("Targets")
     parts.append(markdown(["target", "met"], [[k, "yes" if v else "NO"] for k, v in report["targets"].items()]))
     return "\n".join(parts)
 
@@ -40,6 +48,10 @@ def convert_summary(report: dict) -> str:
         ["layer", "firmware type", "Keras max |x|", "max |Δ|", "relative", "verdict"],
         [[r["layer"], r["type"], r["keras_max"], r["max_abs_diff"], r["relative"], r["verdict"]]
          for r in report["layers"]])]
+    estimate = report.get("estimate")
+    if estimate:
+        parts.append("")
+        parts.append(estimate_summary(estimate) if "total" in estimate else f"estimate: {estimate['error']}")
     first = report.get("first_divergence")
     if first:
         overflow = first["verdict"] == "overflow"
@@ -76,3 +88,30 @@ def build_summary(s: dict) -> str:
     for name, used in s.get("vivado_synth", {}).items():
         rows.append([f"{name} (Vivado synthesis)", f"{used:g}", ""])
     return markdown(["quantity", "value", ""], rows)
+
+
+def estimate_summary(result: dict) -> str:
+    """An estimate (`hepfpga.estimate.estimate_project`): per layer and total, the share of the part, the
+    vendor report beside it when there is one, and the one-line verdict."""
+    columns = ("latency_cycles", "interval", "dsp", "lut", "ff", "bram_18k")
+    rows = []
+    for layer in result["layers"]:
+        cells = [layer.get(c, "") for c in columns] if layer.get("estimated", True) else \
+            ["not estimated"] + [""] * (len(columns) - 1)
+        rows.append([layer["name"], layer["type"], *cells])
+    total = result["total"]
+    rows.append(["total", "", *(total[c] for c in columns)])
+    if any(v is not None for v in result["percent"].values()):
+        rows.append([f"% of {result['device']}", "", "", "",
+                     *(f"{result['percent'][r]:.2f} %" for r in ("dsp", "lut", "ff", "bram_18k"))])
+    report = result.get("report")
+    if report:
+        rows.append(["vendor report", "", *(report["figures"][c] for c in columns)])
+        rows.append(["error %", "", *("" if report["error_percent"][c] is None else f"{report['error_percent'][c]:+.0f}"
+                                      for c in columns)])
+    headers = ["layer", "kind", "latency (cycles)", "II", "DSP", "LUT", "FF", "BRAM_18K"]
+    lines = [f"Estimate (no vendor tool) for {result['part']} at {result['clock_ns']:g} ns "
+             f"({result['io_type']}, multipliers: {result['mul_impl']})", markdown(headers, rows)]
+    lines += [f"note: {n}" for n in result["notes"]]
+    lines.append(result["verdict"])
+    return "\n".join(lines)
