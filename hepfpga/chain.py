@@ -20,7 +20,7 @@ import numpy as np
 
 from hepfpga.convert.verified import project_estimate
 from hepfpga.data import JET_CLASSES, JET_FEATURES, Scaler, check_finite, read_root, split, write_jets_root
-from hepfpga.errors import DataError
+from hepfpga.errors import ConfigError, DataError
 from hepfpga.models.mlp import LOGITS_LAYER, mlp
 from hepfpga.options import FirmwareOptions, check, option
 from hepfpga.project import RESULTS, staged_project
@@ -28,6 +28,7 @@ from hepfpga.project import RESULTS, staged_project
 DEMO_MARKER = ".hepfpga-demo"
 DEMO_OUTPUT = Path("hls_projects") / "demo_jet_tagger"
 DEMO_EVENTS = 200_000
+MIN_DEMO_EVENTS = 1000
 #: The MLP builder's defaults are the chain's (one source for the architecture and bit widths).
 _MLP = {name: p.default for name, p in inspect.signature(mlp).parameters.items()}
 
@@ -40,7 +41,7 @@ class JetTaggingOptions(FirmwareOptions):
     features: list[str] = option(list(JET_FEATURES), "feature branches, in model-input order")
     label_branch: str | list[str] | None = option("label", "branch of integer class labels")
     classes: list[str] = option(list(JET_CLASSES), "class names, in label order")
-    hidden: list[int] = option(list(_MLP["hidden"]), "hidden-layer widths of the MLP")
+    hidden: list[int] = option(list(_MLP["hidden"]), "hidden-layer widths of the MLP", low=1)
     epochs: int = option(40, "float training epochs (early stopping on the validation loss)", low=1)
     prune_epochs: int = option(20, "float fine-tune epochs while sparsity ramps up", low=1)
     qat_epochs: int = option(20, "QKeras fine-tune epochs at the target sparsity", low=1)
@@ -87,6 +88,9 @@ def demo(output_dir: str | Path = DEMO_OUTPUT, n_events: int = DEMO_EVENTS, opti
     folder needs `force`. Returns the report."""
     opt = options or JetTaggingOptions()
     check(opt)
+    if not isinstance(n_events, int) or n_events < MIN_DEMO_EVENTS:
+        raise ConfigError(f"--events must be an integer of at least {MIN_DEMO_EVENTS} (training, validation and test "
+                          f"sets come from them), got {n_events!r}")
     with staged_project(output_dir, force=force, owner_marker=DEMO_MARKER) as stage:
         (stage / RESULTS).mkdir()
         log(f"[data] writing {n_events} synthetic jets to ROOT with uproot")

@@ -4,12 +4,18 @@ validates them, and calls one Python API function."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
+import signal
 import sys
+import tempfile
+import threading
 import warnings
 from pathlib import Path
 
 from hepfpga import options as opts
+from hepfpga.errors import EXIT_TARGET_MISSED
 
 
 def _quiet_libraries() -> None:
@@ -43,7 +49,7 @@ def _demo(args) -> int:
 
     report = demo(args.output, n_events=args.events, options=opts.from_arguments(JetTaggingOptions, args),
                   force=args.force)
-    return 0 if all(report["targets"].values()) else 3
+    return 0 if all(report["targets"].values()) else EXIT_TARGET_MISSED
 
 
 def _single_input_shape(model) -> tuple:
@@ -67,7 +73,7 @@ def _read_override(path: str | None) -> dict | None:
         return None
     try:
         override = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as err:
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as err:
         raise ConfigError(f"cannot read the --config YAML {path}: {err}") from err
     if not isinstance(override, dict):
         raise ConfigError(f"{path} is not an hls4ml configuration (a mapping with Model/LayerName keys)")
@@ -79,11 +85,18 @@ def _convert(args) -> int:
 
     from hepfpga.convert import convert_model
     from hepfpga.data import random_inputs
-    from hepfpga.errors import DataError
+    from hepfpga.errors import ConfigError, DataError
     from hepfpga.models.load import load_model
+    from hepfpga.project import check_destination
 
     options = opts.from_arguments(opts.ConvertOptions, args)
     opts.check(options)
+    if args.calibration and args.random_calibration:
+        raise ConfigError("--calibration and --random-calibration exclude each other: give one")
+    inputs = [p for p in (args.model, args.weights, args.calibration, args.validation, args.config, args.scaler) if p]
+    output = args.output or str(Path("hls_projects") / Path(args.model).stem)
+    check_destination(output, force=True, inputs=inputs)  # safety only; an existing output is convert_model's call
+    predictions = _output_file(args.predictions_out, args.force, inputs)
     model = load_model(args.model, args.weights)
     shape = _single_input_shape(model)
     if args.calibration:
@@ -98,36 +111,66 @@ def _convert(args) -> int:
                         "--branches), or --random-calibration to accept guessed precisions")
     validation = _load_data(args, args.validation, shape) if args.validation else None
     override = _read_override(args.config)
-    output = args.output or str(Path("hls_projects") / Path(args.model).stem)
-    report = convert_model(model, output, calibration, validation, options, override, force=args.force)
-    if args.predictions_out:
-        np.save(args.predictions_out, np.load(Path(output) / "hepfpga" / "predictions.npy"))
-        print(f"firmware predictions ({report['events']} events): {args.predictions_out}")
-    return 0 if report["passed"] else 1
+    report = convert_model(model, output, calibration, validation, options, override, force=args.force,
+                           inputs=inputs)
+    if predictions:
+        _save_array(predictions, np.load(Path(output) / "hepfpga" / "predictions.npy"))
+        print(f"firmware predictions ({report['events']} events): {predictions}")
+    return 0 if report["passed"] else EXIT_TARGET_MISSED
 
 
 def _csim(args) -> int:
-    import numpy as np
-
     from hepfpga.csim.simulate import csim_project
     from hepfpga.models.load import load_model
     from hepfpga.project import project_model
 
     options = opts.from_arguments(opts.CsimOptions, args)
     opts.check(options)
+    inputs = [p for p in (args.data, args.scaler) if p]
+    predictions = _output_file(args.predictions_out, args.force, inputs)
     shape = _single_input_shape(load_model(project_model(args.project)))
     x = _load_data(args, args.data, shape)
     report = csim_project(args.project, x, jobs=options.jobs, testbench=options.testbench,
                           testbench_events=options.testbench_events)
-    if args.predictions_out:
-        from hepfpga.csim.fast import BatchEmulator
-
-        np.save(args.predictions_out, BatchEmulator(args.project, log=lambda *a: None).predict(
-            x.astype(np.float64), jobs=options.jobs, progress=False))
+    if predictions:
+        _save_array(predictions, report.pop("firmware_outputs"))
+        print(f"firmware predictions ({len(x)} events): {predictions}")
     ok = report["agreement"]["argmax_agreement"] >= options.min_agreement
     if "testbench" in report:
         ok = ok and report["testbench"]["values_differing_from_emulation"] == 0
-    return 0 if ok else 1
+    return 0 if ok else EXIT_TARGET_MISSED
+
+
+def _output_file(path: str | None, force: bool, inputs) -> Path | None:
+    """A file the run will write: checked before any work (its folder exists; it is no input; an existing
+    file is replaced only with --force)."""
+    from hepfpga.errors import DataError, ProjectExistsError
+
+    if not path:
+        return None
+    out = Path(path)
+    if any(out.resolve() == Path(p).resolve() for p in inputs):
+        raise DataError(f"{out} is one of this run's inputs; it would be overwritten: choose another output file")
+    if out.is_dir():
+        raise DataError(f"{out} is a folder; give a file name ending in .npy")
+    if not out.parent.is_dir():
+        raise DataError(f"cannot write {out}: the folder {out.parent} does not exist")
+    if out.exists() and not force:
+        raise ProjectExistsError(f"{out} already exists; pass --force to replace it, or choose another file")
+    return out
+
+
+def _save_array(path: Path, values) -> None:
+    """Write `values` as .npy to `path` in one rename: no half-written file on failure."""
+    import numpy as np
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            np.save(f, values)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _build(args) -> int:
@@ -177,20 +220,25 @@ def _models(args) -> int:
 def _parser() -> argparse.ArgumentParser:
     from hepfpga import __version__
 
-    parser = argparse.ArgumentParser(prog="hepfpga", description="Keras/QKeras models to FPGA firmware via hls4ml.")
+    parser = argparse.ArgumentParser(prog="hepfpga", description="Keras/QKeras models to FPGA firmware via hls4ml.",
+                                     allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"hepfpga {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_demo_parser, _convert_parser, _csim_parser, _build_parser, _estimate_parser):
         add(sub)
-    p = sub.add_parser("models", help="list the model builders and their options")
+    p = sub.add_parser("models", allow_abbrev=False,
+                       help="list the model builders and their options")
     p.set_defaults(func=_models)
+    for command in sub.choices.values():
+        command.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     return parser
 
 
 def _demo_parser(sub) -> None:
     from hepfpga.chain import DEMO_EVENTS, DEMO_OUTPUT, JetTaggingOptions
 
-    p = sub.add_parser("demo", help="run the whole jet-tagging chain on the synthetic dataset",
+    p = sub.add_parser("demo", allow_abbrev=False,
+                       help="run the whole jet-tagging chain on the synthetic dataset",
                        description="Synthetic jets -> ROOT -> MLP -> pruning -> QKeras QAT -> hls4ml -> C-sim, "
                                    "with a results table, report.json and ROC plot in the project folder. "
                                    "Exits 3 if a target is missed.")
@@ -202,7 +250,8 @@ def _demo_parser(sub) -> None:
 
 
 def _convert_parser(sub) -> None:
-    p = sub.add_parser("convert", help="convert a trained Keras/QKeras model into a verified HLS project",
+    p = sub.add_parser("convert", allow_abbrev=False,
+                       help="convert a trained Keras/QKeras model into a verified HLS project",
                        description="Load MODEL, choose firmware precisions (from calibration data for float models, "
                                    "from the quantizers for QKeras models), write an hls4ml project, compile its "
                                    "C++ emulation with g++ and compare it with Keras. Exits 1 when argmax agreement "
@@ -224,7 +273,8 @@ def _convert_parser(sub) -> None:
 
 
 def _csim_parser(sub) -> None:
-    p = sub.add_parser("csim", help="C-simulate an existing HLS project on data and compare it with Keras",
+    p = sub.add_parser("csim", allow_abbrev=False,
+                       help="C-simulate an existing HLS project on data and compare it with Keras",
                        description="Fast batched firmware emulation (g++, all cores) of PROJECT on --data, compared "
                                    "with the Keras model stored in the project; --testbench also compiles and runs "
                                    "the project's own HLS testbench, as vendor C-sim does. Exits 1 when agreement is "
@@ -234,11 +284,13 @@ def _csim_parser(sub) -> None:
     _add_data_options(p)
     opts.add_arguments(p, opts.CsimOptions)
     p.add_argument("--predictions-out", help="write the firmware outputs to this .npy file")
+    p.add_argument("--force", action="store_true", help="replace an existing --predictions-out file")
     p.set_defaults(func=_csim)
 
 
 def _estimate_parser(sub) -> None:
-    p = sub.add_parser("estimate", help="estimate latency and resources of an HLS project without vendor tools",
+    p = sub.add_parser("estimate", allow_abbrev=False,
+                       help="estimate latency and resources of an HLS project without vendor tools",
                        description="Reads PROJECT as the HLS tool does (firmware/*.cpp, parameters.h, defines.h, "
                                    "weights, Tcl) and prints per layer and in total: latency (cycles, ns), initiation "
                                    "interval, DSP, LUT, FF, BRAM_18K and each as a share of the part; beside the "
@@ -251,7 +303,8 @@ def _estimate_parser(sub) -> None:
 
 
 def _build_parser(sub) -> None:
-    p = sub.add_parser("build", help="run Vivado/Vitis HLS on a project and report latency and resources",
+    p = sub.add_parser("build", allow_abbrev=False,
+                       help="run Vivado/Vitis HLS on a project and report latency and resources",
                        description="Runs the project's build_prj.tcl with the vendor HLS tool (hls4ml's build) and "
                                    "reads the reports back. Needs vitis_hls (Vitis backend) or vivado_hls (Vivado).")
     p.add_argument("project")
@@ -264,18 +317,94 @@ def _build_parser(sub) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hepfpga.errors import HepfpgaError
+    """Run one command; returns its exit code (see hepfpga.errors: 2 bad input, 3 target missed, 4 tool
+    failure, 130 interrupted, 143 terminated). A traceback is shown only with --debug."""
+    from hepfpga import errors
 
     args = _parser().parse_args(argv)
     _quiet_libraries()
+    name = f"hepfpga {args.command}"
+    with _private_temp(), _terminate_as_interrupt():
+        try:
+            return args.func(args)
+        except errors.HepfpgaError as err:
+            if args.debug:
+                raise
+            print(f"{name}: error: {err}", file=sys.stderr)
+            return err.exit_code
+        except errors.Terminated:
+            print(f"{name}: terminated (SIGTERM); no partial output was left behind", file=sys.stderr)
+            return errors.EXIT_TERMINATED
+        except KeyboardInterrupt:
+            print(f"{name}: interrupted; no partial output was left behind", file=sys.stderr)
+            return errors.EXIT_INTERRUPTED
+        except OSError as err:  # a full disk, a read-only folder, a vanished file
+            if args.debug:
+                raise
+            where = f": {err.filename}" if err.filename else ""
+            print(f"{name}: error: {err.strerror or err}{where}. Nothing was left half-written; free space or "
+                  "choose a writable folder and run again.", file=sys.stderr)
+            return errors.EXIT_BAD_INPUT
+        except Exception as err:
+            if args.debug:
+                raise
+            print(f"{name}: internal error ({type(err).__name__}: {str(err)[:500]}). Nothing was left "
+                  "half-written. Run again with --debug for the traceback and report it.", file=sys.stderr)
+            return errors.EXIT_TOOL_FAILED
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """Turn SIGTERM (a batch system's time limit) into an exception, so staged outputs are removed."""
+    from hepfpga.errors import Terminated
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, handler)
     try:
-        return args.func(args)
-    except HepfpgaError as err:
-        print(f"hepfpga {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"hepfpga {args.command}: interrupted; no partial output was left behind", file=sys.stderr)
-        return 130
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+TEMP_PREFIX = "hepfpga-run-"
+
+
+@contextlib.contextmanager
+def _private_temp():
+    """Give the run its own temporary folder (TensorFlow's autograph files, hls4ml's scratch files go there)
+    and remove it afterwards; folders of earlier runs that were killed are removed first."""
+    base = Path(tempfile.gettempdir())
+    for old in base.glob(f"{TEMP_PREFIX}*"):
+        pid = old.name[len(TEMP_PREFIX):].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    folder = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=base)
+    saved = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"], tempfile.tempdir = folder, folder
+    try:
+        yield
+    finally:
+        if saved[0] is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved[0]
+        tempfile.tempdir = saved[1]
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 if __name__ == "__main__":

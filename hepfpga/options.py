@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 
 from hepfpga.errors import ConfigError
@@ -43,11 +44,13 @@ TRACE_EVENTS = 1_000
 
 
 def option(default, help: str, unit: str | None = None, low=None, high=None, low_open: bool = False,
-           choices: tuple | None = None, flag: str | None = None, power_of_two: bool = False):
+           choices: tuple | None = None, flag: str | None = None, power_of_two: bool = False,
+           pattern: str | None = None):
     """A dataclass field carrying its help text, unit, allowed range (`low`/`high`, inclusive unless
-    `low_open`) and choices; mutable defaults (lists) are copied per instance."""
+    `low_open`; for a list, of each element), choices and text `pattern`; mutable defaults (lists) are
+    copied per instance."""
     meta = dict(help=help, unit=unit, low=low, high=high, low_open=low_open, choices=choices, flag=flag,
-                power_of_two=power_of_two)
+                power_of_two=power_of_two, pattern=pattern)
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -58,7 +61,8 @@ class FirmwareOptions:
     """What the HLS project targets: backend, FPGA part, clock, interface and parallelism."""
 
     backend: str = option(BACKEND, "hls4ml backend", choices=BACKENDS)
-    part: str = option(PART, "FPGA part (resources and % in estimates come from it)")
+    part: str = option(PART, "FPGA part (resources and % in estimates come from it)",
+                       pattern=r"x[a-z0-9]+(-[a-z0-9]+)*")
     clock_period: float = option(CLOCK_NS, "target clock period", unit="ns", low=0.0, low_open=True, high=1000.0)
     io_type: str = option(IO_TYPE, "interface between layers", choices=IO_TYPES)
     reuse_factor: int = option(REUSE_FACTOR, "multiplications sharing one multiplier (1: fully parallel)", low=1,
@@ -109,6 +113,14 @@ def check(options) -> None:
             raise ConfigError(f"{name} ({f.name}) must be a finite number, got {value!r}")
         if meta.get("choices") and value not in meta["choices"]:
             raise ConfigError(f"{name} ({f.name}) must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
+        if meta.get("pattern") and not (isinstance(value, str) and re.fullmatch(meta["pattern"], value, re.I)):
+            raise ConfigError(f"{name} ({f.name}) {value!r} is not of the form of a Xilinx part, e.g. {f.default}")
+        if isinstance(value, list):
+            if not value or (meta.get("low") is not None and any(
+                    isinstance(v, (int, float)) and v < meta["low"] for v in value)):
+                raise ConfigError(f"{name} ({f.name}) must be a non-empty list of values >= {meta.get('low')}, "
+                                  f"got {value!r}")
+            continue
         low, high = meta.get("low"), meta.get("high")
         if low is not None and (value < low or (meta.get("low_open") and value == low)):
             bound = f"> {low}" if meta.get("low_open") else f">= {low}"

@@ -1,83 +1,223 @@
-"""Project folders: written completely or not at all, and read back by every later stage.
+"""Project folders: written completely or not at all, one writer at a time, and read back by later stages.
 
-`staged_project` gives the caller a temporary folder beside the destination; only when the block
-finishes without error is it moved into place, so an error, a failed compile or Ctrl-C never leaves a
-half-written project. An existing destination is replaced only with `force=True`, or when it carries
-the `owner_marker` file (a folder this tool wrote itself, such as the demo's).
+`staged_project` locks the destination (`<parent>/.<name>.lock`, so a second writer is refused), removes
+what a killed run left beside it, gives the caller a temporary folder there and, only when the block
+finishes without error, moves it into place in one rename: an error, a failed compile, Ctrl-C or SIGTERM
+never leaves a half-written project, and a SIGKILL leaves only a staging folder the next run removes. An
+existing destination is replaced only with `force=True`, or when it carries the `owner_marker` file (a
+folder this tool wrote itself, such as the demo's); never, not even with force, when it is the current
+folder, one of its ancestors, or a folder holding one of the run's input files.
 `read_config`, `project_model` and `project_input_type` read what a project holds.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from hepfpga.errors import ProjectExistsError
-
-
-def check_destination(dest: str | Path, force: bool = False, owner_marker: str | None = None) -> Path:
-    """Raise ProjectExistsError if `dest` exists and may not be replaced; return it as a Path."""
-    dest = Path(dest)
-    if dest.exists() and not force and not (owner_marker and (dest / owner_marker).is_file()):
-        raise ProjectExistsError(
-            f"{dest} already exists and was not written by this command; nothing was changed. "
-            "Choose another output folder or pass --force (force=True) to replace it.")
-    return dest
-
-
-@contextlib.contextmanager
-def staged_project(dest: str | Path, force: bool = False, owner_marker: str | None = None):
-    """Yield a fresh temporary folder; on success move it to `dest` (replacing it if allowed).
-
-    On any exception, KeyboardInterrupt included, the temporary folder is removed and `dest` is
-    left as it was.
-    """
-    dest = check_destination(dest, force, owner_marker).resolve()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.staging-", dir=dest.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    stage.chmod(0o777 & ~umask)  # mkdtemp makes it private; the project should look like any folder
-    try:
-        yield stage
-        config = stage / "hls4ml_config.yml"
-        if config.is_file():  # hls4ml records its output folder there: point it at the final place
-            config.write_text(config.read_text().replace(str(stage), str(dest)))
-        if owner_marker:
-            (stage / owner_marker).write_text("written by hepfpga; may be replaced by the same command\n")
-        if dest.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
-            dest.replace(old / dest.name)
-            stage.replace(dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            stage.replace(dest)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-
+from hepfpga.errors import CompilerError, DataError, ProjectExistsError
 
 #: Folder inside a project where hepfpga puts models, reports and plots.
 RESULTS = "hepfpga"
 #: Where in a project the converted Keras model is kept.
 MODEL_FILE = f"{RESULTS}/model.h5"
+#: Characters a project path may not hold: hls4ml writes it into C++ string literals and shell scripts.
+UNSAFE_PATH_CHARACTERS = '\\"`$'
+#: Longest file name most file systems take.
+MAX_NAME = 255
+
+
+def check_destination(dest: str | Path, force: bool = False, owner_marker: str | None = None,
+                      inputs=()) -> Path:
+    """`dest` as an absolute Path if a project may be written there; else ProjectExistsError (it exists
+    and may not be replaced) or DataError (it may never be: the current folder or an ancestor of it, a
+    folder holding an input in `inputs`, a file, a path hls4ml cannot write). Nothing is changed."""
+    dest = Path(os.path.abspath(dest))
+    bad = sorted({c for c in str(dest) if c in UNSAFE_PATH_CHARACTERS})
+    if bad:
+        raise DataError(f"the output path {dest} contains {' '.join(repr(c) for c in bad)}, which hls4ml writes into "
+                        "C++ strings and shell scripts unescaped; choose a path without them")
+    if len(dest.name.encode()) + len(".staging-xxxxxxxx") + 1 > MAX_NAME:
+        raise DataError(f"the output folder name is {len(dest.name)} characters long; keep it under "
+                        f"{MAX_NAME - 20} (file systems allow {MAX_NAME})")
+    cwd = Path.cwd().resolve()
+    real = dest.resolve()
+    if real == cwd or real in cwd.parents or real == Path(real.anchor):
+        raise DataError(f"refusing to write a project over {dest}: it is the current folder or one of its "
+                        "ancestors, whose files would be lost (even with --force). Name a new folder, e.g. "
+                        "hls_projects/<name>")
+    for item in inputs:
+        if item is not None and (real == Path(item).resolve() or real in Path(item).resolve().parents):
+            raise DataError(f"refusing to write a project over {dest}: it holds the input {item} (even with "
+                            "--force). Choose another output folder")
+    if dest.exists() and not dest.is_dir():
+        raise DataError(f"{dest} exists and is a file, not a project folder; choose another output path")
+    if dest.exists() and not force and not (owner_marker and (dest / owner_marker).is_file()):
+        raise ProjectExistsError(
+            f"{dest} already exists and was not written by this command; nothing was changed. "
+            "Choose another output folder or pass --force (force=True) to replace it.")
+    for parent in dest.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise DataError(f"cannot create {dest}: {parent} is a file, not a folder")
+            _check_writable(parent, dest)
+            break
+    return dest
+
+
+def _check_writable(folder: Path, dest: Path) -> None:
+    """DataError unless a file can be created in `folder` (a probe: permissions alone miss read-only mounts,
+    immutable folders, /proc, and root's permission bypass)."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".hepfpga-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise DataError(f"cannot create {dest}: {folder} is not writable ({err.strerror or err}); choose a "
+                        "writable folder") from err
+
+
+@contextlib.contextmanager
+def output_lock(dest: Path):
+    """Hold `<parent>/.<name>.lock` for `dest` (an exclusive flock); DataError at once if another run holds it."""
+    lock_path = dest.parent / f".{dest.name}.lock"
+    while True:
+        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            holder = _read_pid(lock_path)
+            raise DataError(f"another hepfpga run{f' (process {holder})' if holder else ''} is writing {dest}; "
+                            "wait for it to finish or choose another output folder") from None
+        try:  # the file may have been removed by the previous holder between our open and flock: retry
+            if os.fstat(fd).st_ino == os.stat(lock_path).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock_path)
+        os.close(fd)
+
+
+def _read_pid(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+def remove_leftovers(dest: Path) -> list[Path]:
+    """Remove staging and replaced-project folders an interrupted or killed run left beside `dest` (call
+    with the lock held: no live run owns them then). Returns what was removed."""
+    removed = []
+    for pattern in (f".{dest.name}.staging-*", f".{dest.name}.old-*"):
+        for path in dest.parent.glob(pattern):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+@contextlib.contextmanager
+def staged_project(dest: str | Path, force: bool = False, owner_marker: str | None = None, inputs=()):
+    """Yield a fresh temporary folder beside `dest`; on success move it to `dest` (replacing it if allowed).
+
+    On any exception, KeyboardInterrupt and SIGTERM (as the CLI raises it) included, the temporary folder is
+    removed and `dest` is left as it was. `inputs`: files the run reads, which `dest` must not hold.
+    """
+    dest = check_destination(dest, force, owner_marker, inputs)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DataError(f"cannot create the folder {dest.parent}: {err.strerror or err}") from err
+    with output_lock(dest):
+        remove_leftovers(dest)
+        stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.staging-", dir=dest.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        stage.chmod(0o777 & ~umask)  # mkdtemp makes it private; the project should look like any folder
+        try:
+            yield stage
+            _move_into_place(stage, dest, owner_marker)
+        except CompilerError as err:
+            kept = _keep_logs(stage, dest)
+            shutil.rmtree(stage, ignore_errors=True)
+            message = str(err)
+            for inside, beside in kept:
+                message = message.replace(str(inside), str(beside))
+            raise type(err)(message) from err
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+
+
+def _keep_logs(stage: Path, dest: Path) -> list[tuple[Path, Path]]:
+    """Copy the build logs of a failed run out of its staging folder, beside the destination, as
+    `<name>.failed.log` (never over an existing file); returns (staged path, kept path) pairs."""
+    kept = []
+    for log in sorted(stage.rglob("*.log")):
+        target = dest.parent / f"{dest.name}.failed.log"
+        k = 1
+        while target.exists():
+            target, k = dest.parent / f"{dest.name}.failed-{k}.log", k + 1
+        with contextlib.suppress(OSError):
+            shutil.copyfile(log, target)
+            kept.append((log, target))
+    return kept
+
+
+def _move_into_place(stage: Path, dest: Path, owner_marker: str | None) -> None:
+    # Libraries compiled in the staging folder hold its path (hls4ml's build_lib.sh compiles the weights
+    # folder in as WEIGHTS_DIR): they would read weights from a folder that is gone. hls4ml's compile() and
+    # `hepfpga csim` rebuild them in the project's final place when needed.
+    for library in (*stage.glob("firmware/*.so"), *stage.glob(f"{RESULTS}/*.so")):
+        library.unlink()
+    config = stage / "hls4ml_config.yml"
+    if config.is_file():  # hls4ml records its output folder there: point it at the final place
+        config.write_text(config.read_text().replace(str(stage), str(dest)))
+    if owner_marker:
+        (stage / owner_marker).write_text("written by hepfpga; may be replaced by the same command\n")
+    if dest.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+        dest.replace(old / dest.name)
+        stage.replace(dest)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        stage.replace(dest)
+
+
 
 
 def read_config(project_dir: str | Path) -> dict:
     """The `hls4ml_config.yml` of an hls4ml project as a dict; DataError if the folder is not a project."""
     import yaml
 
-    from hepfpga.errors import DataError
-
     path = Path(project_dir) / "hls4ml_config.yml"
     if not path.is_file():
         raise DataError(f"{project_dir} is not an hls4ml project (no hls4ml_config.yml)")
     # hls4ml tags the Keras model path with !keras_model; only the plain fields are needed here.
     yaml.add_multi_constructor("!keras_model", lambda loader, suffix, node: None, Loader=yaml.SafeLoader)
-    return yaml.safe_load(path.read_text())
+    try:
+        config = yaml.safe_load(path.read_text(errors="replace"))
+    except yaml.YAMLError as err:
+        raise DataError(f"{path} is not valid YAML ({err}); restore it from the project's hepfpga/hls4ml_config.yml "
+                        "or convert the model again") from err
+    needed = ("ProjectName", "InputShapes", "OutputShapes")
+    missing = [k for k in needed if not isinstance(config, dict) or k not in config]
+    if missing:
+        raise DataError(f"{path} lacks {', '.join(missing)}: it is not the configuration hls4ml writes; convert the "
+                        "model again")
+    return config
 
 
 def project_input_type(project_dir: str | Path) -> str | None:
@@ -90,8 +230,6 @@ def project_input_type(project_dir: str | Path) -> str | None:
 
 def project_model(project_dir: str | Path) -> Path:
     """The Keras model file of an hls4ml project: hepfpga's `hepfpga/model.h5`, else hls4ml's copy."""
-    from hepfpga.errors import DataError
-
     project_dir = Path(project_dir)
     read_config(project_dir)  # raises if not a project
     for candidate in (project_dir / MODEL_FILE, project_dir / "keras_model.keras"):

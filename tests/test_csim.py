@@ -89,7 +89,7 @@ def _fake_compiler(folder):
 def test_compile_error_shows_log_tail(tiny_project, tmp_path, monkeypatch):
     hls_model, _ = tiny_project
     monkeypatch.setenv("PATH", f"{_fake_compiler(tmp_path)}{os.pathsep}{os.environ['PATH']}")
-    with pytest.raises(CompilerError, match="(?s)simulated compiler failure.*Full log: .*hepfpga-compile-") as err:
+    with pytest.raises(CompilerError, match="(?s)simulated compiler failure.*Full log: .*hepfpga_compile.log") as err:
         emulate.run(hls_model, np.zeros((2, 3)), log=lambda *a: None)
     log_path = str(err.value).rsplit("Full log: ", 1)[1].strip()
     assert "simulated compiler failure" in Path(log_path).read_text()

@@ -58,3 +58,37 @@ def test_own_folder_replaced_and_failed_replace_keeps_old(tmp_path):
         (stage / "run").write_text("3")
     assert (dest / "run").read_text() == "3"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
+
+
+def test_second_writer_refused_and_leftovers_removed(tmp_path):
+    from hepfpga.errors import DataError
+    from hepfpga.project import output_lock
+
+    dest = tmp_path / "prj"
+    with output_lock(dest.resolve()):
+        with pytest.raises(DataError, match="another hepfpga run .* is writing"):
+            with staged_project(dest):
+                pytest.fail("must not start")
+    # what a killed run leaves beside the destination goes at the next run
+    (tmp_path / ".prj.staging-abc").mkdir()
+    (tmp_path / ".prj.old-def").mkdir()
+    with staged_project(dest) as stage:
+        (stage / "a").write_text("1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prj"]
+
+
+def test_force_never_removes_the_current_folder_or_an_input(tmp_path, monkeypatch):
+    from hepfpga.errors import DataError
+
+    (tmp_path / "data.npy").write_text("input")
+    monkeypatch.chdir(tmp_path)
+    for dest in (".", "..", str(tmp_path)):
+        with pytest.raises(DataError, match="current folder or one of its ancestors"):
+            with staged_project(dest, force=True):
+                pass
+    (tmp_path / "inputs").mkdir()
+    (tmp_path / "inputs" / "x.npy").write_text("input")
+    with pytest.raises(DataError, match="holds the input"):
+        with staged_project(tmp_path / "inputs", force=True, inputs=[tmp_path / "inputs" / "x.npy"]):
+            pass
+    assert (tmp_path / "inputs" / "x.npy").read_text() == "input"

@@ -48,11 +48,45 @@ def base_config(model, backend: str = BACKEND, trace_layers: Iterable[str] = (),
 def merge_config(config: dict, override: dict) -> dict:
     """Merge an hls4ml-style `override` (e.g. a user's edited YAML) over `config`, in place; ConfigError if
     it names layers the model does not have."""
+    check_config_values(override)
     unknown = sorted(set(override.get("LayerName") or {}) - set(config["LayerName"]))
     if unknown:
         raise ConfigError(f"the configuration names layer(s) {', '.join(unknown)} that the model does not have; "
                           f"its layers: {', '.join(config['LayerName'])}")
     return _merge(config, override)
+
+
+def check_config_values(override: dict) -> None:
+    """ConfigError naming the first entry of an hls4ml-style configuration hls4ml would choke on: sections
+    that are not mappings, precisions that are not types, reuse factors, strategies, table sizes."""
+    from hepfpga.fixed import Fixed
+
+    if not isinstance(override, dict):
+        raise ConfigError("an hls4ml configuration is a mapping with Model and/or LayerName keys")
+    sections = [("Model", override.get("Model"))] if "Model" in override else []
+    layers = override.get("LayerName", {})
+    if not isinstance(layers, dict):
+        raise ConfigError("LayerName must map layer names to their settings")
+    sections += [(f"LayerName/{k}", v) for k, v in layers.items()]
+    for where, entry in sections:
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where} must be a mapping of settings, got {entry!r}")
+        precision = entry.get("Precision", {})
+        values = precision.items() if isinstance(precision, dict) else [("", precision)]
+        for key, value in values:
+            if str(value).strip().lower() != "auto":
+                try:
+                    Fixed.parse(value)
+                except ConfigError as err:
+                    raise ConfigError(f"{where}: Precision {key} is {value!r}: {err}") from None
+        reuse = entry.get("ReuseFactor", 1)
+        if isinstance(reuse, bool) or not isinstance(reuse, int) or reuse < 1:
+            raise ConfigError(f"{where}: ReuseFactor must be a positive integer, got {reuse!r}")
+        if str(entry.get("Strategy", "Latency")).lower() not in ("latency", "resource"):
+            raise ConfigError(f"{where}: Strategy must be Latency or Resource, got {entry['Strategy']!r}")
+        size = entry.get("TableSize", 1024)
+        if isinstance(size, bool) or not isinstance(size, int) or size < 2 or size & (size - 1) or size > 2**16:
+            raise ConfigError(f"{where}: TableSize must be a power of two in [2, 65536], got {size!r}")
 
 
 def _merge(base: dict, override: dict) -> dict:

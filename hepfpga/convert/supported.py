@@ -21,6 +21,15 @@ ALTERNATIVES = {
 }
 
 
+def _all_layers(model, prefix: str = ""):
+    """(name, layer) of every layer, nested models' layers included under "outer/inner" names."""
+    for layer in model.layers:
+        if hasattr(layer, "layers") and type(layer).__name__ in ("Sequential", "Functional", "Model"):
+            yield from _all_layers(layer, f"{prefix}{layer.name}/")
+        else:
+            yield f"{prefix}{layer.name}", layer
+
+
 def check_supported(model) -> None:
     """Raise ConfigError listing every layer (name and type) hls4ml 1.3.0 (with hepfpga's custom layers,
     `hepfpga.extensions`) cannot convert."""
@@ -30,7 +39,8 @@ def check_supported(model) -> None:
 
     register()
     supported = set(get_supported_keras_layers()) | set(SKIPPED_LAYERS)
-    bad = [(layer.name, type(layer).__name__) for layer in model.layers if type(layer).__name__ not in supported]
+    bad = [(name, type(layer).__name__) for name, layer in _all_layers(model)
+           if type(layer).__name__ not in supported]
     if not bad:
         return
     lines = []

@@ -20,14 +20,14 @@ from hepfpga.convert.rules import align_lstm_types, choose_precisions
 from hepfpga.data import as_model_input, check_finite, per_input
 from hepfpga.errors import DataError
 from hepfpga.options import ConvertOptions, check
-from hepfpga.project import RESULTS, fingerprint, staged_project
+from hepfpga.project import RESULTS, check_destination, fingerprint, staged_project
 
 CONVERT_REPORT = "convert.json"
 
 
 def convert_model(model, output_dir: str | Path, calibration=None, validation=None,
                   options: ConvertOptions | None = None, config_override: dict | None = None, force: bool = False,
-                  log=print) -> dict:
+                  log=print, inputs=()) -> dict:
     """Convert a trained Keras/QKeras `model` into a verified HLS project in `output_dir`.
 
     `calibration` (N, *input_shape) sets float-model precisions (`hepfpga.convert.rules`) and, unless
@@ -36,6 +36,7 @@ def convert_model(model, output_dir: str | Path, calibration=None, validation=No
     hit count, get an integer firmware type).
     `config_override` is an hls4ml-style config dict merged over the inferred one. An unchanged model,
     configuration and data whose project already exists is not rebuilt: the earlier report is returned.
+    `inputs`: files the caller read (model, data, configuration): the project is never written over them.
     Returns the report dict; `report["passed"]`: for softmax classifiers argmax agreement >=
     `options.min_agreement`, for other outputs max |firmware - Keras| <= `options.max_relative_error` of the
     Keras output range.
@@ -45,6 +46,7 @@ def convert_model(model, output_dir: str | Path, calibration=None, validation=No
 
     opt = options or ConvertOptions()
     check(opt)
+    check_destination(output_dir, force=True, inputs=inputs)  # a path it may write at all (not yet: over a project)
     cal, val = check_inputs(model, calibration, validation, opt)
     require_compiler()
     output_dir = Path(output_dir)
@@ -56,7 +58,7 @@ def convert_model(model, output_dir: str | Path, calibration=None, validation=No
         log(f"unchanged model, configuration and data: reusing the build in {output_dir}")
     else:
         evaluated_on = "validation" if validation is not None else "calibration"
-        with staged_project(output_dir, force=force) as stage:
+        with staged_project(output_dir, force=force, inputs=inputs) as stage:
             report, build = build_and_verify(model, stage, config, evaluation, opt, log, evaluated_on=evaluated_on,
                                              fingerprint=stamp)
             write_reports(report, build, stage / RESULTS)

@@ -7,14 +7,13 @@ import io
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from hepfpga.data import as_model_input, check_finite, n_events, per_input
-from hepfpga.errors import CompilerError, DataError, log_tail
+from hepfpga.errors import CompilerError, DataError, MissingToolError, error_lines
 
 COMPILE_LOG = "hepfpga_compile.log"
 
@@ -23,7 +22,7 @@ def require_compiler(compiler: str = "g++") -> str:
     """Return the path of `compiler`, or raise CompilerError saying how to install it."""
     path = shutil.which(compiler)
     if path is None:
-        raise CompilerError(
+        raise MissingToolError(
             f"{compiler} was not found on PATH; firmware emulation compiles hls4ml's C++ with it. "
             "Install it (Debian/Ubuntu: `apt-get install g++`; Fedora: `dnf install gcc-c++`; "
             "conda: `conda install -c conda-forge gxx`) and run again.")
@@ -62,8 +61,8 @@ def run(hls_model, x, trace: bool = False, log=print):
 
     Returns `(outputs, traces)`: outputs as Keras `predict` returns them, and {layer name: array (N, ...)}
     of the layers configured with `Trace: True` (empty unless `trace`). Compiler output goes to
-    `<project>/hepfpga_compile.log`; a failed build raises CompilerError with the tail of the
-    log and its path (a temporary file, so it survives the removal of a failed project).
+    `<project>/hepfpga_compile.log`; a failed build raises CompilerError with the log's error lines and its
+    path (`hepfpga.project.staged_project` keeps it beside the destination when it removes a failed project).
     """
     require_compiler()
     x = _check_input(hls_model, x)
@@ -80,13 +79,10 @@ def run(hls_model, x, trace: bool = False, log=print):
                 hls_model.compile()
                 outputs, traces = hls_model.predict(x), {}
     except Exception as err:
-        # Outside the project: a failed run's project folder is removed, its log must survive.
-        fd, log_path = tempfile.mkstemp(prefix="hepfpga-compile-", suffix=".log")
-        with os.fdopen(fd, "w") as f:
-            f.write(captured.getvalue())
-        tail = log_tail(captured.getvalue())
-        raise CompilerError(f"building the firmware emulation failed ({err}). Last lines of the compiler "
-                            f"output:\n{tail}\nFull log: {log_path}") from err
+        log_path = out_dir / COMPILE_LOG
+        log_path.write_text(captured.getvalue())
+        raise CompilerError(f"building the firmware emulation failed ({type(err).__name__}: {err}). The compiler "
+                            f"said:\n{error_lines(captured.getvalue())}\nFull log: {log_path}") from err
     (out_dir / COMPILE_LOG).write_text(captured.getvalue())
     log(f"  done in {time.perf_counter() - t0:.1f} s")
     return np.asarray(outputs), traces

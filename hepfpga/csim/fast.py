@@ -26,7 +26,7 @@ import numpy as np
 
 from hepfpga.csim.emulate import cxx_std_flag, require_compiler
 from hepfpga.data import as_model_input, check_finite, n_events, per_input
-from hepfpga.errors import CompilerError, DataError, log_tail
+from hepfpga.errors import CompilerError, DataError, error_lines
 from hepfpga.project import read_config
 
 LIBRARY = "hepfpga/batch.so"
@@ -103,6 +103,10 @@ class BatchEmulator:
         text = _batch_source(self.project, *sizes)
         inputs = [self.project_dir / "firmware" / f"{self.project}.cpp",
                   self.project_dir / f"{self.project}_bridge.cpp"]
+        missing = [str(p.relative_to(self.project_dir)) for p in inputs if not p.is_file()]
+        if missing:
+            raise DataError(f"{self.project_dir} lacks {', '.join(missing)}: the firmware cannot be emulated; convert "
+                            "the model again")
         fresh = not loop_only and lib.is_file() and source.is_file() and source.read_text() == text and \
             all(lib.stat().st_mtime >= p.stat().st_mtime for p in inputs)
         if not fresh:
@@ -121,7 +125,7 @@ class BatchEmulator:
             if done.returncode != 0:
                 log_path = self.project_dir / "hepfpga" / "batch_compile.log"
                 log_path.write_text(" ".join(cmd) + "\n" + done.stdout + done.stderr)
-                tail = log_tail(done.stdout + done.stderr)
+                tail = error_lines(done.stdout + done.stderr)
                 raise CompilerError(f"compiling the batched emulation failed:\n{tail}\nFull log: {log_path}")
         return ctypes.CDLL(str(lib))
 

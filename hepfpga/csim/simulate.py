@@ -22,7 +22,8 @@ def csim_project(project_dir: str | Path, x: np.ndarray, jobs: int | None = None
     input grid first, so both see the same values. The batched emulation runs every event on `jobs`
     threads (default: all cores); with `testbench`, the project's own HLS testbench (g++) runs the first
     `testbench_events` events too and must agree with the emulation at the precision it prints. The report
-    is saved as `<project>/hepfpga/csim.json` and returned.
+    is saved as `<project>/hepfpga/csim.json` and returned, with the firmware outputs (N, n_out) added under
+    "firmware_outputs".
     """
     from hepfpga.compress.quantize import firmware_inputs
     from hepfpga.csim.fast import BatchEmulator
@@ -55,4 +56,5 @@ def csim_project(project_dir: str | Path, x: np.ndarray, jobs: int | None = None
     results.mkdir(exist_ok=True)
     (results / "csim.json").write_text(json.dumps(report, indent=1))
     log("\n" + csim_summary(report))
+    report["firmware_outputs"] = fw
     return report

@@ -17,7 +17,7 @@ import numpy as np
 
 from hepfpga.csim.emulate import cxx_std_flag, require_compiler
 from hepfpga.data import check_finite
-from hepfpga.errors import CompilerError, DataError, log_tail
+from hepfpga.errors import CompilerError, DataError, error_lines
 
 
 def _project_name(project_dir: Path) -> str:
@@ -60,13 +60,13 @@ def run_testbench(project_dir: str | Path, x: np.ndarray, expected: np.ndarray |
     log_path = project_dir / "hepfpga" / "testbench_build.log"
     log_path.write_text(" ".join(cmd) + "\n" + built.stdout + built.stderr)
     if built.returncode != 0:
-        tail = log_tail(built.stdout + built.stderr)
+        tail = error_lines(built.stdout + built.stderr)
         raise CompilerError(f"the testbench failed to compile:\n{tail}\nFull log: {log_path}")
     log(f"running the testbench on {len(x)} events ...")
     ran = subprocess.run([str(binary.resolve())], cwd=project_dir, capture_output=True, text=True)
     (project_dir / "hepfpga" / "testbench_run.log").write_text(ran.stdout + ran.stderr)
     if ran.returncode != 0:
-        tail = log_tail(ran.stdout + ran.stderr)
+        tail = error_lines(ran.stdout + ran.stderr)
         raise CompilerError(f"the testbench exited with code {ran.returncode}:\n{tail}")
     results = project_dir / "tb_data" / "csim_results.log"
     out = np.loadtxt(results, ndmin=2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +24,8 @@ def load_inputs(path: str | Path, input_shape: Sequence[int], tree: str | None =
     Returns float32 of shape (N, *input_shape); raises DataError on shape mismatch or NaN/inf.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; give a data file (.npy, .npz or .root)")
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
     suffix = path.suffix.lower()
@@ -33,17 +36,20 @@ def load_inputs(path: str | Path, input_shape: Sequence[int], tree: str | None =
     elif suffix in (".npy", ".npz"):
         try:
             data = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as err:
-            raise DataError(f"cannot read {path} as a NumPy file ({err}); is it complete?") from err
-        if suffix == ".npz":
-            names = list(data.files)
-            pick = key or (names[0] if len(names) == 1 else next((k for k in ("x", "X") if k in names), None))
-            if pick not in names:
-                raise DataError(f"{path} holds arrays {names}; say which one is the model input (key)")
-            data = data[pick]
-        x = np.asarray(data)
+            if suffix == ".npz" or hasattr(data, "files"):
+                names = list(data.files)
+                pick = key or (names[0] if len(names) == 1 else next((k for k in ("x", "X") if k in names), None))
+                if pick not in names:
+                    raise DataError(f"{path} holds arrays {names}; say which one is the model input (--key)")
+                data = data[pick]
+            x = np.asarray(data)
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+            raise DataError(f"cannot read {path} as a NumPy file ({type(err).__name__}: {err}); is it complete, and "
+                            "numeric (object arrays are not read)?") from err
     else:
         raise DataError(f"unsupported data file {path}: use .npy, .npz or .root")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool) or x.ndim == 0:
+        raise DataError(f"{path} holds {x.dtype} values of shape {x.shape}, not numeric model inputs (N, ...)")
     if scaler is not None:
         x = Scaler.load(scaler).transform(x.reshape(len(x), -1))
     x = np.asarray(x, dtype=np.float32)

@@ -27,26 +27,36 @@ def _open_tree(path: str | Path, tree: str):
         raise DataError(f"ROOT file not found: {path}. Check the path (relative paths start at {Path.cwd()}).")
     try:
         f = uproot.open(path)
+        trees = [k.split(";")[0] for k, cls in f.classnames().items() if cls.startswith(("TTree", "ROOT::RNTuple"))]
+        if tree not in trees:
+            raise DataError(f"{path} has no tree {tree!r}; trees in the file: {', '.join(trees) or 'none'}")
+        return f[tree]
+    except DataError:
+        raise
     except Exception as err:  # uproot raises many types for damaged files
         raise DataError(f"cannot read {path} as a ROOT file ({type(err).__name__}: {err}); "
                         "is it complete and really a ROOT file?") from err
-    trees = [k.split(";")[0] for k, cls in f.classnames().items() if cls.startswith(("TTree", "ROOT::RNTuple"))]
-    if tree not in trees:
-        raise DataError(f"{path} has no tree {tree!r}; trees in the file: {', '.join(trees) or 'none'}")
-    return f[tree]
 
 
 def _read_branches(path, tree: str, branches: Sequence[str]) -> dict[str, np.ndarray]:
     t = _open_tree(path, tree)
-    missing = [b for b in branches if b not in t.keys()]
+    try:
+        keys = list(t.keys())
+    except Exception as err:  # a damaged tree or RNTuple header
+        raise DataError(f"cannot list the branches of {tree!r} in {path} ({type(err).__name__}: {err}); the file may "
+                        "be truncated") from err
+    missing = [b for b in branches if b not in keys]
     if missing:
         raise DataError(f"tree {tree!r} in {path} has no branch {', '.join(map(repr, missing))}; "
-                        f"branches in the tree: {', '.join(t.keys())}")
+                        f"branches in the tree: {', '.join(keys)}")
     try:
         arrays = t.arrays(list(branches), library="np")
     except Exception as err:
         raise DataError(f"cannot read branches from {tree!r} in {path} ({type(err).__name__}: {err}); "
                         "the file may be truncated") from err
+    if not isinstance(arrays, dict) or any(not isinstance(arrays.get(b), np.ndarray) for b in branches):
+        raise DataError(f"{tree!r} in {path} did not read as numeric arrays (an RNTuple or nested types?); write "
+                        "the features as flat numeric TTree branches")
     for b in branches:
         if arrays[b].dtype == object:
             raise DataError(f"branch {b!r} in {path} is jagged (a different length per entry); pad or truncate it "

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from hepfpga.errors import DataError
+from hepfpga.errors import ConfigError, DataError
 
 
 def load_model(path: str | Path, weights: str | Path | None = None):
@@ -35,13 +34,17 @@ def load_model(path: str | Path, weights: str | Path | None = None):
                 model = tf.keras.models.load_model(str(path), compile=False)
     except DataError:
         raise
-    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError, AttributeError) as err:
+    except Exception as err:  # Keras and h5py raise many kinds for damaged or foreign files
+        if "Lambda" in str(err):
+            raise ConfigError(f"{path} holds a Lambda layer: arbitrary Python cannot become firmware; express it "
+                              "with Keras layers hls4ml supports") from err
         raise DataError(f"cannot load a Keras model from {path} ({type(err).__name__}: {str(err)[:300]}). "
                         "Is the file complete and a Keras-2 model (.h5, .keras, SavedModel folder, or "
                         ".json + weights .h5)?") from err
     if not isinstance(model, tf.keras.Model):
         raise DataError(f"{path} did not load as a Keras model (got {type(model).__name__})")
-    return strip(model)
+    wrapped = any(type(layer).__name__ == "PruneLowMagnitude" for layer in model.layers)
+    return strip(model) if wrapped else model
 
 
 def strip(model):
