@@ -189,9 +189,10 @@ def test_compiler_error_and_interrupt_leave_nothing(saved, tmp_path, capsys, mon
     monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
     code, err = _run(["convert", str(base / "tagger.h5"), "--calibration", str(base / "cal.npy"),
                       "--output", str(tmp_path / "p")], capsys)
-    assert code == 2 and "simulated compiler failure" in err and "Full log:" in err
+    assert code == 4 and "simulated compiler failure" in err and "Full log:" in err  # a tool failed
     assert not (tmp_path / "p").exists()
     assert not [p for p in tmp_path.iterdir() if "staging" in p.name]
+    assert "simulated compiler failure" in (tmp_path / "p.failed.log").read_text()  # the build log is kept
     monkeypatch.undo()
 
     from hepfpga.csim import emulate
@@ -203,7 +204,7 @@ def test_compiler_error_and_interrupt_leave_nothing(saved, tmp_path, capsys, mon
     code, err = _run(["convert", str(base / "tagger.h5"), "--calibration", str(base / "cal.npy"),
                       "--output", str(tmp_path / "p")], capsys)
     assert code == 130 and "interrupted" in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bin", "p.failed.log"]
 
 
 @pytest.mark.csim
