@@ -243,11 +243,11 @@ def _simulate(qmodel, hls_model, x_fw, keras_out, opt: JetTaggingOptions, log) -
     from hepfpga.csim.verify import trace_and_run
 
     logits_model = tf.keras.Model(qmodel.inputs, qmodel.get_layer(LOGITS_LAYER).output)
-    fw_out, traces = trace_and_run(hls_model, x_fw, opt.trace_events, log)
+    fw_out, traces, engine = trace_and_run(hls_model, x_fw, opt.trace_events, log=log)
     fw_logits = traces[LOGITS_LAYER]
     keras_logits = logits_model.predict(x_fw, batch_size=8192, verbose=0)[: len(fw_logits)]
     return dict(qat=keras_out, qat_logits=keras_logits, firmware=fw_out.reshape(keras_out.shape),
-                firmware_logits=fw_logits)
+                firmware_logits=fw_logits, engine=engine)
 
 
 def _report(source_label: str, opt: JetTaggingOptions, data: dict, models: dict, fw: dict, sparsity: dict,
@@ -269,6 +269,7 @@ def _report(source_label: str, opt: JetTaggingOptions, data: dict, models: dict,
         "accuracy": {k: metrics.accuracy(y_te, s) for k, s in scores.items()},
         "roc_auc": {k: metrics.roc_auc_per_class(y_te, s, opt.classes) for k, s in scores.items()},
         "sparsity": sparsity,
+        "csim_engine": fw["engine"],
         "agreement": {"logits": metrics.agreement(fw["qat_logits"], fw["firmware_logits"]),
                       "softmax": metrics.agreement(fw["qat"], fw["firmware"])},
         "precisions": {layer.name: {k: str(v.precision) for k, v in layer.get_layer_precision().items()}

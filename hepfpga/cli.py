@@ -130,14 +130,14 @@ def _csim(args) -> int:
     predictions = _output_file(args.predictions_out, args.force, inputs)
     shape = _single_input_shape(load_model(project_model(args.project)))
     x = _load_data(args, args.data, shape)
-    report = csim_project(args.project, x, jobs=options.jobs, testbench=options.testbench,
+    report = csim_project(args.project, x, engine=options.engine, jobs=options.jobs, testbench=options.testbench,
                           testbench_events=options.testbench_events)
     if predictions:
         _save_array(predictions, report.pop("firmware_outputs"))
         print(f"firmware predictions ({len(x)} events): {predictions}")
     ok = report["agreement"]["argmax_agreement"] >= options.min_agreement
     if "testbench" in report:
-        ok = ok and report["testbench"]["values_differing_from_emulation"] == 0
+        ok = ok and report["testbench"]["values_differing_from_engine"] == 0
     return 0 if ok else EXIT_TARGET_MISSED
 
 
@@ -275,10 +275,11 @@ def _convert_parser(sub) -> None:
 def _csim_parser(sub) -> None:
     p = sub.add_parser("csim", allow_abbrev=False,
                        help="C-simulate an existing HLS project on data and compare it with Keras",
-                       description="Fast batched firmware emulation (g++, all cores) of PROJECT on --data, compared "
-                                   "with the Keras model stored in the project; --testbench also compiles and runs "
-                                   "the project's own HLS testbench, as vendor C-sim does. Exits 1 when agreement is "
-                                   "below --min-agreement or the testbench disagrees with the emulation.")
+                       description="The firmware outputs of PROJECT on --data (by default from the integer "
+                                   "emulator: bit-exact, no compiling, all cores), compared with the Keras model "
+                                   "stored in the project; --testbench also compiles and runs the project's own HLS "
+                                   "testbench, as vendor C-sim does. Exits 3 when agreement is below "
+                                   "--min-agreement or the testbench disagrees with the engine.")
     p.add_argument("project", help="hls4ml project folder")
     p.add_argument("--data", required=True, help="inputs: .npy, .npz, or .root (with --tree, --branches)")
     _add_data_options(p)

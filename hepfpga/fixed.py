@@ -139,48 +139,60 @@ class Fixed:
         rounded by this type's quantization mode to this type's step: raw >> shift, rounded (int64)."""
         raw = np.asarray(raw, dtype=np.int64)
         if shift <= 0:
-            return raw << -shift
+            return raw << -shift if shift else raw
+        mode = self.rounding
+        if mode == "TRN":  # floor: an arithmetic shift
+            return raw >> shift
+        half = np.int64(1) << (shift - 1)
+        if mode == "RND":  # half up
+            return (raw + half) >> shift
+        if mode == "RND_CONV":  # half to even: half up, then back by one on a tie that landed odd
+            q = (raw + half) >> shift
+            tie = (raw & ((np.int64(1) << shift) - 1)) == half
+            q -= tie & ((q & 1) == 1)
+            return q
         q = raw >> shift
         rem = raw - (q << shift)
-        half = np.int64(1) << (shift - 1)
-        mode = self.rounding
-        if mode == "TRN":
-            return q
         if mode == "TRN_ZERO":
             return q + ((rem != 0) & (raw < 0))
-        if mode == "RND":
-            return q + (rem >= half)
         above = rem > half
         tie = rem == half
         if mode == "RND_ZERO":
             return q + (above | (tie & (raw < 0)))
         if mode == "RND_MIN_INF":
             return q + above
-        if mode == "RND_INF":
-            return q + (above | (tie & (raw >= 0)))
-        return q + (above | (tie & ((q & 1) == 1)))  # RND_CONV
+        return q + (above | (tie & (raw >= 0)))  # RND_INF
 
     def fit_raw(self, raw):
         """Raw integers (int64) of this type's step brought into its range by its overflow mode."""
         raw = np.asarray(raw, dtype=np.int64)
         low, high = self.raw_bounds()
+        if raw.size == 0 or self.width >= 64 or (raw.min() >= low and raw.max() <= high):
+            return raw  # nothing out of range: nothing to do
         if self.overflow == "WRAP":
-            if self.width >= 64:
-                return raw
-            mask = (1 << self.width) - 1
-            wrapped = raw & mask
-            if self.signed:
-                wrapped = np.where(wrapped >= (1 << (self.width - 1)), wrapped - (1 << self.width), wrapped)
-            return wrapped.astype(np.int64)
-        outside = (raw < low) | (raw > high)
+            if not self.signed:
+                return raw & ((1 << self.width) - 1)
+            offset = np.int64(1) << (self.width - 1)
+            return ((raw + offset) & ((1 << self.width) - 1)) - offset
         if self.overflow == "SAT_ZERO":
-            return np.where(outside, 0, raw).astype(np.int64)
-        return np.clip(raw, low, high).astype(np.int64)
+            return np.where((raw < low) | (raw > high), 0, raw).astype(np.int64)
+        return np.clip(raw, low, high)
 
-    def cast_raw(self, raw, fraction: int):
+    def cast_raw(self, raw, fraction: int, source: Fixed | None = None):
         """Raw integers of a value with `fraction` fractional bits, assigned to this type: rounded, then
-        brought into range. The C++ assignment `this_t y = x;` in integer arithmetic (int64)."""
-        return self.fit_raw(self.round_raw(raw, fraction - self.fraction))
+        brought into range. The C++ assignment `this_t y = x;` in integer arithmetic (int64). With the
+        `source` type of the values, the range check is skipped when this type holds all of its values."""
+        rounded = self.round_raw(raw, fraction - self.fraction)
+        if source is not None and self.holds(source):
+            return rounded
+        return self.fit_raw(rounded)
+
+    def holds(self, other: Fixed) -> bool:
+        """True if every value of `other`, rounded to this type's step, lies in this type's range (its bounds
+        are on this type's grid, so rounding cannot carry a value that lies between them outside)."""
+        low, high = self.bounds()
+        o_low, o_high = other.bounds()
+        return o_low >= low and o_high <= high
 
     def to_raw(self, x):
         """Raw integers (int64) of float values `x` assigned to this type, as `this_t y = (double) x` does."""

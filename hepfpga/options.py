@@ -41,6 +41,10 @@ MIN_AGREEMENT = 0.99
 MAX_RELATIVE_ERROR = 0.01
 MAX_EVENTS = 10_000
 TRACE_EVENTS = 1_000
+#: How firmware outputs are computed: the compile-free integer emulator (hepfpga.csim.bitexact), hls4ml's
+#: C++ compiled with g++ (hepfpga.csim.fast), or the project's own HLS testbench (hepfpga.csim.testbench).
+ENGINES = ("emulate", "cxx", "testbench")
+ENGINE = "emulate"
 
 
 def option(default, help: str, unit: str | None = None, low=None, high=None, low_open: bool = False,
@@ -86,13 +90,18 @@ class ConvertOptions(FirmwareOptions):
                                        "fraction of the Keras output range", low=0.0, high=1.0)
     max_events: int = option(MAX_EVENTS, "events verified in C-sim", low=1)
     trace_events: int = option(TRACE_EVENTS, "of these, events traced layer by layer to locate a divergence", low=1)
+    engine: str = option(ENGINE, "firmware outputs of all events: the integer emulator (checked bit for bit against "
+                         "the compiled C++ on the traced events) or the compiled C++", choices=ENGINES[:2])
 
 
 @dataclass
 class CsimOptions:
     """Options of `hepfpga csim` (C-simulation of an existing project)."""
 
-    jobs: int | None = option(None, "threads of the batched emulation (default: all cores)", low=1, high=1024)
+    engine: str = option(ENGINE, "emulate: integer emulator, no compiling (the compiled C++ where it does not cover "
+                         "a layer); cxx: hls4ml's C++ compiled with g++; testbench: the project's HLS testbench "
+                         "(outputs as it prints them, 6 digits)", choices=ENGINES)
+    jobs: int | None = option(None, "threads of the emulation (default: all cores)", low=1, high=1024)
     testbench: bool = option(False, "also compile and run the project's HLS testbench with g++")
     testbench_events: int = option(1000, "events run through the HLS testbench", low=1)
     min_agreement: float = option(MIN_AGREEMENT, "argmax agreement with Keras required", low=0.0, high=1.0)

@@ -313,7 +313,11 @@ CASES = [
     _c("csim not a project", ["csim", "{bad}", "--data", "{cal}"], r"not an hls4ml project", "folder"),
     *[_c(f"csim {s}", ["csim", "{bad}", "--data", "{cal}"], msg, s)
       for s, msg in [("prj_yaml", r"not valid YAML"), ("prj_yaml_keys", r"lacks ProjectName"),
-                     ("prj_no_model", r"holds no Keras model"), ("prj_no_cpp", r"lacks firmware/myproject.cpp")]],
+                     ("prj_no_model", r"holds no Keras model"),
+                     ("prj_no_cpp", r"not an hls4ml project: firmware/<project>.cpp missing")]],
+    _c("csim cxx engine prj_no_cpp", ["csim", "{bad}", "--data", "{cal}", "--engine", "cxx"],
+       r"lacks firmware/myproject.cpp", "prj_no_cpp"),
+    _c("csim engine unknown", ["csim", "{prj}", "--data", "{cal}", "--engine", "vivado"], r"invalid choice: 'vivado'"),
     _c("csim data missing", ["csim", "{prj}", "--data", "{ws}/nope.npy"], r"data file not found"),
     _c("csim data shape", ["csim", "{prj}", "--data", "{bad}"], r"expects \(N, 16\)", "shape15"),
     _c("csim data nan", ["csim", "{prj}", "--data", "{bad}"], r"NaN/inf", "nan"),

@@ -25,6 +25,20 @@ def jets_root(tmp_path_factory):
     return write_jets_root(tmp_path_factory.mktemp("data") / "jets.root", 3000, seed=7)
 
 
+@pytest.fixture(scope="session")
+def reference_projects(tmp_path_factory):
+    """The models/ references converted once per session as golden.py converts them (calibrated
+    precisions); the folder holds one project per name of golden.REFERENCES."""
+    from pathlib import Path
+
+    from golden import REFERENCES, firmware_outputs
+
+    folder = tmp_path_factory.mktemp("references")
+    for name in REFERENCES:
+        firmware_outputs(name, Path(__file__).resolve().parents[1] / "models", folder / name)
+    return folder
+
+
 #: (family, form, io type) -> outcome, filled by the C-sim tests through the `support` fixture.
 SUPPORT: dict[tuple[str, str, str], str] = {}
 

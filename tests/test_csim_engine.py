@@ -117,15 +117,43 @@ def test_csim_cli(project, tmp_path, capsys):
     assert main(["csim", str(folder), "--data", str(tmp_path / "x.npy"), "--testbench", "--testbench-events", "50",
                  "--predictions-out", str(tmp_path / "fw.npy")]) == 0
     out = capsys.readouterr().out
-    assert "testbench vs fast emulation: 0 values differ" in out
+    assert "testbench vs integer emulator: 0 values differ" in out
     report = json.loads((folder / "hepfpga" / "csim.json").read_text())
-    assert report["events"] == 300 and report["testbench"]["events"] == 50
-    assert np.load(tmp_path / "fw.npy").shape == (300, 4)
+    assert report["engine"] == "emulate" and report["events"] == 300 and report["testbench"]["events"] == 50
+    emulated = np.load(tmp_path / "fw.npy")
+    assert emulated.shape == (300, 4)
+    # The compiled C++ gives the same outputs, bit for bit; the testbench the same at the digits it prints.
+    for engine in ("cxx", "testbench"):
+        assert main(["csim", str(folder), "--data", str(tmp_path / "x.npy"), "--engine", engine,
+                     "--predictions-out", str(tmp_path / f"{engine}.npy")]) == 0
+        assert json.loads((folder / "hepfpga" / "csim.json").read_text())["engine"] == engine
+    np.testing.assert_array_equal(np.load(tmp_path / "cxx.npy"), emulated)
+    np.testing.assert_array_equal(np.load(tmp_path / "testbench.npy"), as_printed(emulated))
+    with pytest.raises(SystemExit) as exited:
+        main(["csim", str(folder), "--data", str(tmp_path / "x.npy"), "--engine", "verilator"])
+    assert exited.value.code == 2 and "invalid choice: 'verilator'" in capsys.readouterr().err
     np.save(tmp_path / "bad.npy", x[:5, :9])
     assert main(["csim", str(folder), "--data", str(tmp_path / "bad.npy")]) == 2
     assert "(5, 9)" in capsys.readouterr().err
     assert main(["csim", str(tmp_path), "--data", str(tmp_path / "x.npy")]) == 2
     assert "not an hls4ml project" in capsys.readouterr().err
+
+
+@pytest.mark.csim
+def test_csim_falls_back_where_the_emulator_does_not_cover(tmp_path, capsys):
+    """A GRU (not emulated): `hepfpga csim` says so in one line and runs the compiled firmware."""
+    from hepfpga.convert import write_project
+    from hepfpga.models import build
+
+    model = build("rnn", cell="gru", n_steps=4, n_features=2, units=4, dense=())
+    write_project(model, tmp_path / "gru")
+    x = np.random.default_rng(0).standard_normal((20, 4, 2)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    main(["csim", str(tmp_path / "gru"), "--data", str(tmp_path / "x.npy")])
+    out = capsys.readouterr().out
+    assert "note: the emulator does not cover" in out and "nnet::gru" in out
+    report = json.loads((tmp_path / "gru" / "hepfpga" / "csim.json").read_text())
+    assert report["engine"] == "cxx" and report["agreement"]["events"] == 20
 
 
 def _fixture_project(tmp_path: Path) -> Path:

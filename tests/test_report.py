@@ -53,11 +53,15 @@ def test_convert_summary_names_the_failure():
 
 
 def test_csim_and_build_summaries():
-    csim = {"agreement": {"events": 100, "argmax_agreement": 1.0, "max_abs_diff": 0.0},
+    csim = {"engine": "emulate", "agreement": {"events": 100, "argmax_agreement": 1.0, "max_abs_diff": 0.0},
             "testbench": {"agreement_with_keras": {"events": 10, "argmax_agreement": 1.0, "max_abs_diff": 0.0},
-                          "values_differing_from_emulation": 0}, "emulation_events_per_s": 1234.4}
+                          "values_differing_from_engine": 0}, "events_per_s": 1234.4}
     text = summaries.csim_summary(csim)
-    assert "HLS testbench (g++)" in text and "0 values differ" in text and "1234 events/s" in text
+    assert "integer emulator, all events" in text and "HLS testbench (g++)" in text
+    assert "testbench vs integer emulator: 0 values differ" in text and "1234 events/s" in text
+    fallback = dict(csim, engine="cxx", notice="the emulator does not cover gru (nnet::gru)")
+    assert "note: the emulator does not cover gru" in summaries.csim_summary(fallback)
+    assert "compiled C++ (g++), all events" in summaries.csim_summary(fallback)
     build = {"latency_cycles": {"min": 9, "max": 10}, "latency_ns": {"min": 45.0, "max": 50.0},
              "interval_cycles": {"min": 1, "max": 1}, "clock_ns": {"target": 5.0, "estimated": 4.2},
              "resources": {"DSP": {"used": 12, "available": 12288, "percent": 0.098}}}

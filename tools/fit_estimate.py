@@ -24,7 +24,7 @@ from hepfpga.estimate import (
     model,  # noqa: E402
     parts,  # noqa: E402
 )
-from hepfpga.estimate.firmware import read_firmware  # noqa: E402
+from hepfpga.firmware import read_firmware  # noqa: E402
 
 #: The coefficients fitted, in order.
 NAMES = ("ADDER_NS", "DSP_MULT_NS", "FABRIC_MULT_NS", "LUT_PER_SUM_BIT", "LUT_PER_FABRIC_DIGIT_BIT",

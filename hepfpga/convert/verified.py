@@ -156,7 +156,7 @@ def build_and_verify(model, stage: Path, config: dict, evaluation, opt: ConvertO
     hls_model = write_project(model, stage, config=config, backend=opt.backend, part=opt.part,
                               clock_period=opt.clock_period, io_type=opt.io_type, **testbench)
     checked, fw_out, keras_layers = verify(model, hls_model, evaluation, keras_out, opt.trace_events,
-                                           opt.min_agreement, opt.max_relative_error, log)
+                                           opt.min_agreement, opt.max_relative_error, opt.engine, log)
     report = {"model": model.name, "quantized": quantized, "options": asdict(opt), "events": len(keras_out),
               **fields, **checked, "estimate": project_estimate(stage, opt.part),
               "seconds": round(time.perf_counter() - t0, 1)}

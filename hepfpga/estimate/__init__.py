@@ -1,7 +1,7 @@
 """Resource and latency estimates of hls4ml projects without vendor tools (`estimate_project`).
 
-Modules: `firmware` (read the project as the HLS tool does), `parts` (FPGA part table), `model` (per-layer
-model), `project` (totals, shares of the part, comparison with a vendor report).
+Modules: `parts` (FPGA part table), `model` (per-layer model), `project` (totals, shares of the part,
+comparison with a vendor report); `hepfpga.firmware` reads the project as the HLS tool does.
 """
 
 from hepfpga.estimate.project import estimate_project

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hepfpga.estimate.firmware import Firmware, Layer
+from hepfpga.firmware import Firmware, Layer
 
 # --- coefficients, calibrated on Vitis HLS 2021.1 reports of 24 projects (docs/estimates.md) -----------
 #: Delay the scheduler assigns one adder level, a DSP multiplication, a LUT constant multiplication (ns).

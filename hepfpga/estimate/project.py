@@ -8,8 +8,8 @@ from pathlib import Path
 
 from hepfpga.errors import ConfigError
 from hepfpga.estimate import parts
-from hepfpga.estimate.firmware import read_firmware
 from hepfpga.estimate.model import Cost, NotEstimated, Target, fifo, layer_cost
+from hepfpga.firmware import read_firmware
 
 RESOURCES = ("dsp", "lut", "ff", "bram_18k")
 METRICS = ("latency_cycles", "interval", *RESOURCES)

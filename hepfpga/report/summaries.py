@@ -5,6 +5,16 @@ from __future__ import annotations
 from hepfpga.report.tables import markdown
 
 
+def engine_line(info: dict | None) -> str:
+    """Which engine computed the firmware outputs of a verification (`hepfpga.csim.verify.trace_and_run`)."""
+    if not info:
+        return ""
+    if info["engine"] == "emulate":
+        return (f"C-sim engine: integer emulator, identical to the compiled firmware on the {info['traced_events']} "
+                "traced events")
+    return "C-sim engine: compiled firmware (g++)" + (f"; {info['notice']}" if info.get("notice") else "")
+
+
 def chain_summary(report: dict) -> str:
     """The jet-tagging chain's results: per-model accuracy/AUC, firmware agreement, targets."""
     classes = report["options"]["classes"]
@@ -13,7 +23,8 @@ def chain_summary(report: dict) -> str:
              "Firmware (C-sim) vs QAT Keras"]
     rows = [[k, a["events"], 100 * a["argmax_agreement"], a["mismatching_values"], a["max_abs_diff"]]
             for k, a in report["agreement"].items()]
-    parts += [markdown(["output", "events", "argmax agreement %", "mismatching values", "max |Δ|"], rows), ""]
+    parts += [markdown(["output", "events", "argmax agreement %", "mismatching values", "max |Δ|"], rows)]
+    parts += [engine_line(report.get("csim_engine")), ""] if report.get("csim_engine") else [""]
     estimate = report.get("estimate") or {}
     if "total" in estimate:
         t, pct = estimate["total"], estimate["percent"]
@@ -39,6 +50,8 @@ def convert_summary(report: dict) -> str:
              markdown(["argmax agreement %", "values differing", "max |Δ|", "max |Δ| / range %", "mean |Δ|", "passed"],
                       [[100 * a["argmax_agreement"], a["mismatching_values"], a["max_abs_diff"],
                         100 * a.get("relative_max_abs_diff", 0.0), a["mean_abs_diff"], verdict]])]
+    if report.get("engine"):
+        parts.append(engine_line(report["engine"]))
     if report.get("pre_softmax"):
         p = report["pre_softmax"]
         parts.append(f"pre-softmax outputs ({p['layer']}, first {p['events']} events): {p['mismatching_values']} "
@@ -62,18 +75,21 @@ def convert_summary(report: dict) -> str:
 
 
 def csim_summary(report: dict) -> str:
-    """A `hepfpga csim` report: emulation (and testbench) against Keras, throughput."""
+    """A `hepfpga csim` report: the engine's (and the testbench's) outputs against Keras, throughput."""
     a = report["agreement"]
-    rows = [["fast emulation (all events)", a["events"], 100 * a["argmax_agreement"], a["max_abs_diff"]]]
+    names = {"emulate": "integer emulator", "cxx": "compiled C++ (g++)", "testbench": "HLS testbench (g++)"}
+    rows = [[f"{names[report['engine']]}, all events", a["events"], 100 * a["argmax_agreement"], a["max_abs_diff"]]]
     if "testbench" in report:
         t = report["testbench"]["agreement_with_keras"]
         rows.append(["HLS testbench (g++)", t["events"], 100 * t["argmax_agreement"], t["max_abs_diff"]])
     text = markdown(["firmware vs Keras", "events", "argmax agreement %", "max |Δ|"], rows)
     if "testbench" in report:
-        differing = report["testbench"]["values_differing_from_emulation"]
-        text += (f"\ntestbench vs fast emulation: {differing} values differ "
+        differing = report["testbench"]["values_differing_from_engine"]
+        text += (f"\ntestbench vs {names[report['engine']]}: {differing} values differ "
                  "(at the 6 significant digits the testbench prints)")
-    return text + f"\nemulation throughput: {report['emulation_events_per_s']:.0f} events/s"
+    if report.get("notice"):
+        text += f"\nnote: {report['notice']}"
+    return text + f"\nthroughput: {report['events_per_s']:.0f} events/s"
 
 
 def build_summary(s: dict) -> str:

@@ -36,6 +36,9 @@ class Layer:
     output_type: Fixed | None = None
     #: {"pack": values per stream word of the (first) input} (1 for io_parallel arrays).
     sizes: dict = field(default_factory=dict)
+    #: Variables of the call: the inputs it reads and the output it writes.
+    inputs: list = field(default_factory=list)
+    output: str = ""
     #: Weight arrays by variable name (as written in the call), in value units.
     weights: dict = field(default_factory=dict)
     #: The Fixed type of each typedef the configuration names (accum_t, weight_t, ...).
@@ -43,6 +46,10 @@ class Layer:
 
     def get(self, key: str, default=None):
         return self.config.get(key, default)
+
+    def type_of(self, key: str):
+        """The Fixed type a configuration typedef (e.g. "accum_t") stands for, or None."""
+        return self.types.get(key)
 
 
 @dataclass
@@ -59,6 +66,10 @@ class Firmware:
     layers: list[Layer]
     #: io_stream FIFOs between layers: (variable, depth, bits per word).
     streams: list = field(default_factory=list)
+    #: The top function's input and output variables, in order, with their Fixed types.
+    ports: list = field(default_factory=list)
+    #: Variables that name another (`auto& a = b;`, io_stream clones, io_parallel reshapes): {alias: source}.
+    aliases: dict = field(default_factory=dict)
 
     @property
     def effective_clock_ns(self) -> float:
@@ -91,8 +102,30 @@ def read_firmware(project_dir: str | Path) -> Firmware:
         raise DataError(f"{top} calls no nnet:: layer functions: not an hls4ml firmware top function")
     io_type = "io_stream" if any(layer.get("io_type") == "io_stream" for layer in layers) or \
         "hls::stream" in top.read_text(errors="replace") else "io_parallel"
-    return Firmware(root, top.stem, part, clock, uncertainty, mul_impl, io_type, layers,
-                    _streams(top.read_text(errors="replace"), typedefs))
+    text = top.read_text(errors="replace")
+    return Firmware(root, top.stem, part, clock, uncertainty, mul_impl, io_type, layers, _streams(text, typedefs),
+                    _ports(text, top.stem, typedefs), _aliases(text))
+
+
+def _ports(text: str, name: str, typedefs: dict) -> list[tuple[str, Fixed | None]]:
+    """(variable, type) of each parameter of the top function `name`: its inputs, then its outputs."""
+    match = re.search(rf"void\s+{name}\s*\((.*?)\)\s*\{{", text, re.S)
+    ports = []
+    for param in _split_args(match.group(1)) if match else []:
+        param = _strip_comments_but_names(param).strip()
+        words = re.match(r"(?:hls::stream\s*<\s*(\w+)\s*>|(\w+))\s*&?\s*(\w+)", param)
+        if words:
+            ports.append((words.group(3), _fixed(words.group(1) or words.group(2), typedefs)[0]))
+    return ports
+
+
+def _aliases(text: str) -> dict[str, str]:
+    """Variables that name another: `auto& a = b;` and the copies of nnet::clone_stream / repack."""
+    out = {m.group(1): m.group(2) for m in re.finditer(r"auto\s*&\s*(\w+)\s*=\s*(\w+)\s*;", text)}
+    for m in re.finditer(r"nnet::(clone_stream|repack_stream)\s*<[^;]*?>\s*\(([^;]*?)\)\s*;", text):
+        source, *copies = [a.strip() for a in _split_args(m.group(2))]
+        out.update({copy: source for copy in copies})
+    return out
 
 
 def _streams(text: str, typedefs: dict) -> list[tuple[str, int, int]]:
@@ -189,6 +222,11 @@ def _fixed(type_text: str | None, typedefs: dict) -> tuple[Fixed | None, int]:
         return None, pack
 
 
+#: nnet functions with one data type template argument but an input and an output array: the output's type
+#: (None: the input's).
+SINGLE_TYPE = {"resize_nearest": None, "normalize_binary_tanh": "ap_uint<1>", "normalize_ternary_tanh": "ap_int<2>"}
+
+
 def _layer(call, structs: dict, typedefs: dict, numbers: dict, weights_dir: Path) -> Layer | None:
     function, template, args, name = call.group(1), call.group(2), call.group(3), call.group(4)
     template_args = [a.strip() for a in _split_args(template)]
@@ -200,6 +238,8 @@ def _layer(call, structs: dict, typedefs: dict, numbers: dict, weights_dir: Path
         if isinstance(value, str) and value in structs and key.endswith("config"):
             config[key] = structs[value]
     type_args = template_args[: template_args.index(config_name)]
+    if function in SINGLE_TYPE and len(type_args) == 1:  # the output's type is not a template argument
+        type_args.append(SINGLE_TYPE[function] or type_args[0])
     types = [_fixed(t, typedefs) for t in type_args]
     sizes = {"pack": types[0][1]} if types else {}
     layer = Layer(name=name or config_name, function=function, config=config,
@@ -208,6 +248,7 @@ def _layer(call, structs: dict, typedefs: dict, numbers: dict, weights_dir: Path
     layer.types = {k: _fixed(v, typedefs)[0] for k, v in config.items() if k.endswith("_t") and isinstance(v, str)}
     arg_names = [a.strip() for a in _split_args(args)]
     n_data = len(type_args)  # inputs and the output come first, then the weights
+    layer.inputs, layer.output = arg_names[: n_data - 1], arg_names[n_data - 1] if n_data else ""
     for var in arg_names[n_data:]:
         layer.weights[var] = _read_weights(weights_dir, var)
     return layer
