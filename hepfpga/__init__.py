@@ -7,11 +7,14 @@ The top-level API (imported on first use, so `import hepfpga` stays light)::
     report = hepfpga.convert_model(model, "hls_projects/tagger", x_cal)  # verified HLS project
     hepfpga.csim_project("hls_projects/tagger", x_test)                  # C-sim against Keras
     hepfpga.demo()                                                       # the whole jet-tagging chain
+    hepfpga.estimate_project("hls_projects/tagger")                      # resources, latency: no vendor tool
+    hepfpga.scan_designs(hepfpga.expand(hepfpga.DEFAULT_SPACE), "hls_projects/scan")  # on Dask
 
 Stages, one package each, in the order data flows: `data` (ROOT via uproot, synthetic data, scaler),
 `models` (builders), `train`, `compress` (tfmot pruning, QKeras QAT), `convert` (hls4ml project),
-`csim` (firmware emulation), `vendor` (Vivado/Vitis HLS), `report`; `chain` composes them into the
-jet-tagging chain, `cli` is the `hepfpga` command. See docs/layout.md.
+`csim` (firmware emulation), `estimate` (resources, latency), `synthesis` (Vivado/Vitis HLS), `report`;
+`chain` composes them into the jet-tagging chain, `scan` explores designs, `cli` is the `hepfpga` command.
+See docs/layout.md.
 """
 
 from importlib import import_module
@@ -30,6 +33,12 @@ _API = {
     "jet_tagging": "hepfpga.chain",
     "demo": "hepfpga.chain",
     "Fixed": "hepfpga.fixed",
+    "estimate_project": "hepfpga.estimate",
+    "scan_designs": "hepfpga.scan",
+    "ScanOptions": "hepfpga.scan",
+    "expand": "hepfpga.scan",
+    "read_space": "hepfpga.scan",
+    "DEFAULT_SPACE": "hepfpga.scan",
 }
 __all__ = sorted(_API)
 

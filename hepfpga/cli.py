@@ -207,6 +207,28 @@ def _estimate(args) -> int:
     return 0
 
 
+def _scan(args) -> int:
+    from hepfpga.scan.run import ScanOptions, scan
+    from hepfpga.scan.space import DEFAULT_SPACE, expand, read_space
+
+    options = opts.from_arguments(ScanOptions, args)
+    opts.check(options)
+    points = read_space(args.space) if args.space else expand(DEFAULT_SPACE)
+    if args.list:
+        for k, p in enumerate(points, 1):
+            print(f"{k:3d}  {p.key()}  {p.label()}")
+        return 0
+    summary = scan(points, args.output, options, data=args.data, recommend_to=args.recommend_to, force=args.force)
+    print(f"\nscan folder: {args.output} (results.csv, results.json, report.md, pareto_resources.png, "
+          "pareto_latency.png)")
+    if "recommended_project" in summary:
+        print(f"recommended project: {summary['recommended_project']['path']}")
+    failed = [r for r in summary["points"] if r["status"] != "ok"]
+    if failed:
+        print(f"{len(failed)} point(s) failed; their errors are in results.json", file=sys.stderr)
+    return 0
+
+
 def _models(args) -> int:
     from hepfpga.models import available, options
 
@@ -224,7 +246,7 @@ def _parser() -> argparse.ArgumentParser:
                                      allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"hepfpga {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_demo_parser, _convert_parser, _csim_parser, _build_parser, _estimate_parser):
+    for add in (_demo_parser, _convert_parser, _csim_parser, _build_parser, _estimate_parser, _scan_parser):
         add(sub)
     p = sub.add_parser("models", allow_abbrev=False,
                        help="list the model builders and their options")
@@ -301,6 +323,29 @@ def _estimate_parser(sub) -> None:
     p.add_argument("--part", help="FPGA part to compare with (default: the project's own)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.set_defaults(func=_estimate)
+
+
+def _scan_parser(sub) -> None:
+    from hepfpga.scan.run import ScanOptions
+
+    p = sub.add_parser("scan", allow_abbrev=False,
+                       help="explore accuracy against resources and latency over a design space, on Dask",
+                       description="Trains, converts, emulates and estimates every point of a design space (bits, "
+                                   "sparsity, pruning kind, widths, distillation, reuse factor, strategy, io type) "
+                                   "on Dask workers; writes a table (results.csv, results.json), Pareto plots and "
+                                   "the recommended point as a ready project. Rerun to resume: finished points are "
+                                   "kept. Default space: the demo's jet tagger and 27 variations "
+                                   "(docs/scan.md).")
+    p.add_argument("--space", help="design space YAML (base: {...}, grids: [{field: [values]}, ...]); default: "
+                                   "hepfpga.scan.space.DEFAULT_SPACE")
+    p.add_argument("--output", default="hls_projects/scan_jet_tagger", help="scan folder (default: %(default)s)")
+    p.add_argument("--data", help="ROOT file of jets (tree 'jets', the synthetic set's branches) instead of the "
+                                  "synthetic set")
+    p.add_argument("--recommend-to", help="folder of the recommended project (default: <output>/recommended)")
+    p.add_argument("--list", action="store_true", help="print the points of the space and exit")
+    p.add_argument("--force", action="store_true", help="replace an output folder that holds something else")
+    opts.add_arguments(p, ScanOptions)
+    p.set_defaults(func=_scan)
 
 
 def _build_parser(sub) -> None:

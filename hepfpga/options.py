@@ -47,6 +47,11 @@ ENGINES = ("emulate", "cxx", "testbench")
 ENGINE = "emulate"
 
 
+#: Python types of option fields by their annotation (None-able options take the type when given).
+_KINDS = {"int": int, "float": float, "str": str, "bool": bool, "int | None": int, "float | None": float,
+          "str | None": str}
+
+
 def option(default, help: str, unit: str | None = None, low=None, high=None, low_open: bool = False,
            choices: tuple | None = None, flag: str | None = None, power_of_two: bool = False,
            pattern: str | None = None):
@@ -114,7 +119,7 @@ def check(options) -> None:
         if not meta or (value is None and f.default is None):
             continue
         name = f"--{f.name.replace('_', '-')}"
-        kind = {"int": int, "float": float, "str": str, "bool": bool, "int | None": int}.get(str(f.type))
+        kind = _KINDS.get(str(f.type))
         if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
             raise ConfigError(f"{name} ({f.name}) must be an integer, got {value!r}")
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -151,7 +156,7 @@ def add_arguments(parser, cls, skip: tuple[str, ...] = ()) -> None:
             continue
         meta = f.metadata
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        kind = {"int": int, "float": float, "str": str, "bool": bool, "int | None": int}.get(str(f.type), None)
+        kind = _KINDS.get(str(f.type), None)
         shown = f" (default: {_show(default)}{_unit(meta)})" if default is not None else ""
         text = meta["help"].replace("%", "%%") + shown
         flag = meta.get("flag") or f"--{f.name.replace('_', '-')}"

@@ -79,3 +79,127 @@ def fit_gan(generator, discriminator, x_real: np.ndarray, epochs: int = 10, batc
         history.append((d, g))
         log(f"epoch {epoch + 1}/{epochs} - discriminator loss {d:.3f} - generator loss {g:.3f}")
     return history
+
+
+def _logits_layer(model):
+    """The layer named "logits" of `model`, looking through tfmot pruning wrappers."""
+    for layer in model.layers:
+        if getattr(layer, "layer", layer).name == "logits":
+            return layer
+    raise ValueError(f"{model.name!r} has no layer named 'logits' (the classifier builders name their last Dense so)")
+
+
+def fit_distilled(student, teacher, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
+                  temperature: float = 4.0, weight: float = 0.1, epochs: int = 30, batch_size: int = 1024,
+                  learning_rate: float = 1e-3, callbacks=(), early_stopping: bool = True, verbose: int = 2,
+                  seed: int = 0):
+    """Knowledge distillation (Hinton et al. 2015): train `student` on
+    weight * CE(labels, student) + (1 - weight) * T^2 * KL(softmax(teacher / T) || softmax(student / T)),
+    with T = `temperature`, on the logits of both (their layers named "logits"); the teacher is not trained.
+    Validation loss: the labels' cross-entropy. Otherwise as `fit`; returns the Keras History."""
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(seed)
+    student_logits = tf.keras.Model(student.inputs, _logits_layer(student).output)
+    teacher_logits = tf.keras.Model(teacher.inputs, _logits_layer(teacher).output)
+    distiller = _Distiller(student_logits, teacher_logits, float(temperature), float(weight))
+    distiller.compile(optimizer=tf.keras.optimizers.Adam(learning_rate))
+    n_classes = student.output_shape[-1]
+    y_train = tf.keras.utils.to_categorical(y_train, n_classes)
+    y_val = tf.keras.utils.to_categorical(y_val, n_classes)
+    cbs = list(callbacks)
+    if early_stopping:
+        cbs.append(tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=5, restore_best_weights=True))
+    cbs.append(tf.keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, min_lr=1e-5))
+    return distiller.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
+                         callbacks=cbs, verbose=verbose)
+
+
+def _distiller_class():
+    import tensorflow as tf
+
+    class Distiller(tf.keras.Model):
+        """The student's training step with the distillation loss (the Keras guide's pattern)."""
+
+        def __init__(self, student, teacher, temperature: float, weight: float):
+            super().__init__()
+            self.student, self.teacher = student, teacher
+            self.temperature, self.weight = temperature, weight
+            self.loss_tracker = tf.keras.metrics.Mean(name="loss")
+            self.accuracy = tf.keras.metrics.CategoricalAccuracy(name="accuracy")
+
+        @property
+        def metrics(self):
+            return [self.loss_tracker, self.accuracy]
+
+        def call(self, x, training=False):
+            return self.student(x, training=training)
+
+        def _hard(self, y, logits):
+            return tf.reduce_mean(tf.keras.losses.categorical_crossentropy(y, logits, from_logits=True))
+
+        def train_step(self, data):
+            x, y = data
+            t = self.temperature
+            soft_targets = tf.nn.softmax(self.teacher(x, training=False) / t)
+            with tf.GradientTape() as tape:
+                logits = self.student(x, training=True)
+                soft = tf.reduce_mean(tf.keras.losses.kl_divergence(soft_targets, tf.nn.softmax(logits / t)))
+                loss = self.weight * self._hard(y, logits) + (1.0 - self.weight) * t * t * soft
+                loss += tf.add_n(self.student.losses) if self.student.losses else 0.0
+            variables = self.student.trainable_variables
+            self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            self.loss_tracker.update_state(loss)
+            self.accuracy.update_state(y, logits)
+            return {m.name: m.result() for m in self.metrics}
+
+        def test_step(self, data):
+            x, y = data
+            logits = self.student(x, training=False)
+            self.loss_tracker.update_state(self._hard(y, logits))
+            self.accuracy.update_state(y, logits)
+            return {m.name: m.result() for m in self.metrics}
+
+    return Distiller
+
+
+def _Distiller(*args):  # noqa: N802 (a class made on first use: TensorFlow is imported lazily)
+    return _distiller_class()(*args)
+
+
+def fit_diffusion(model, x_train: np.ndarray, schedule, time_features: int = 8, x_val: np.ndarray | None = None,
+                  epochs: int = 30, batch_size: int = 256, learning_rate: float = 1e-3, verbose: int = 2,
+                  seed: int = 0, target: str = "v"):
+    """Train a diffusion denoiser (`hepfpga.models.diffusion`): each epoch draws a step t ~ U{1..T} and noise
+    eps ~ N(0, 1) for every sample and fits denoiser_inputs(x_t, t) -> `target` with the mean squared error:
+    "v" = sqrt(abar_t) eps - sqrt(1 - abar_t) x0 (Salimans & Ho 2022; sample with the same target) or the
+    noise "eps" (Ho et al. 2020). `x_val` gets one fixed draw. Returns the per-epoch losses
+    {"loss": [...], "val_loss": [...]}."""
+    import tensorflow as tf
+
+    from hepfpga.models.diffusion import check_target, denoiser_inputs, training_target
+
+    check_target(target)
+    tf.keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+
+    def draw(x):
+        t = rng.integers(1, schedule.steps + 1, len(x))
+        eps = rng.standard_normal(x.shape).astype(np.float32)
+        abar = schedule.alpha_bar()[t].reshape(-1, *([1] * (x.ndim - 1)))
+        inputs = denoiser_inputs(schedule.noisy(x, t, eps), t, schedule.steps, time_features)
+        return inputs, training_target(x, eps, abar, target).astype(np.float32)
+
+    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss="mse")
+    validation = draw(x_val) if x_val is not None else None
+    history: dict[str, list[float]] = {"loss": [], "val_loss": []}
+    for epoch in range(epochs):
+        inputs, targets = draw(x_train)
+        h = model.fit(inputs, targets, batch_size=batch_size, epochs=1, validation_data=validation, verbose=0)
+        history["loss"].append(float(h.history["loss"][0]))
+        if validation is not None:
+            history["val_loss"].append(float(h.history["val_loss"][0]))
+        if verbose:
+            shown = f" - val_loss {history['val_loss'][-1]:.4f}" if validation is not None else ""
+            print(f"epoch {epoch + 1}/{epochs} - loss {history['loss'][-1]:.4f}{shown}")
+    return history

@@ -214,6 +214,13 @@ SETUPS = {
     "prj_no_weights": _project_copy("no_weights"), "prj_empty_parameters": _project_copy("empty_parameters"),
     "prj_no_calls": _project_copy("no_calls"), "scaler_corrupt": _scaler("corrupt"), "scaler_one": _scaler("one"),
     "existing_npy": _array(np.zeros((3, 5), np.float32)),
+    "space_sparsity": _write("base: {sparsity: 1.2}\n", ".yaml"),
+    "space_bits": _write("grids:\n  - {weight_bits: [4, 0]}\n", ".yaml"),
+    "space_empty_grid": _write("grids:\n  - {sparsity: []}\n", ".yaml"),
+    "space_unknown": _write("base: {bits: 6}\n", ".yaml"),
+    "space_reuse": _write("base: {reuse_factor: 4}\n", ".yaml"),
+    "space_yaml": _write("base: {sparsity: [0.5\n", ".yaml"),
+    "space_list": _write("- 1\n- 2\n", ".yaml"),
 }
 
 LONG = "x" * 245
@@ -345,6 +352,24 @@ CASES = [
     _c("estimate unknown part", ["estimate", "{prj}", "--part", "xc9banana"], r"not in hepfpga's part table"),
     _c("estimate no calls", ["estimate", "{bad}"], r"calls no nnet:: layer functions", "prj_no_calls"),
     _c("estimate no firmware cpp", ["estimate", "{bad}"], r"not an hls4ml project", "prj_no_cpp"),
+    # --- scan ----------------------------------------------------------------------------------------
+    *[_c(f"scan {setup}", ["scan", "--space", "{bad}", "--output", "{ws}/scan"], msg, setup)
+      for setup, msg in [("space_sparsity", r"sparsity must be in \[0, 1\)"),
+                         ("space_bits", r"weight_bits \(each\) must be an integer in \[2, 16\], got 0"),
+                         ("space_empty_grid", r"grid 1: sparsity must be a non-empty list"),
+                         ("space_unknown", r"unknown design-space field\(s\) bits"),
+                         ("space_reuse", r"needs strategy Resource"), ("space_yaml", r"not valid YAML"),
+                         ("space_list", r"a design space is a mapping")]],
+    _c("scan space missing", ["scan", "--space", "{ws}/nope.yaml", "--output", "{ws}/scan"], r"not found"),
+    _c("scan foreign folder", ["scan", "--output", "{bad}", "--events", "1000"], r"is not a scan folder", "folder"),
+    _c("scan unreachable scheduler", ["scan", "--output", "{ws}/scan", "--scheduler", "tcp://127.0.0.1:9"],
+       r"cannot reach the Dask scheduler at tcp://127.0.0.1:9"),
+    _c("scan data missing", ["scan", "--output", "{ws}/scan", "--data", "{ws}/nope.root"], r"data file not found"),
+    *[_c(f"scan {flag} {value}", ["scan", "--output", "{ws}/scan", flag, value], msg)
+      for flag, value, msg in [("--workers", "0", r"--workers .* >= 1"), ("--events", "10", r"--events .* >= 1000"),
+                               ("--max-lut", "-5", r"--max-lut .* >= 0"), ("--qat-epochs", "0", r">= 1"),
+                               ("--accuracy-tolerance", "200", r"<= 100"), ("--part", "notapart", r"Xilinx part"),
+                               ("--max-latency-ns", "fast", r"invalid float")]],
     # --- demo ----------------------------------------------------------------------------------------
     _c("demo existing folder", ["demo", "--output", "{bad}", "--events", "1000"], r"already exists", "folder"),
     _c("demo output .", ["demo", "--output", ".", "--force", "--events", "1000"], r"current folder"),

@@ -67,8 +67,9 @@ class Layers:
         self.a = (activation_bits, activation_integer)
         self.i = (input_bits, input_integer)
 
-    def _wq(self) -> dict:
-        return dict(kernel_quantizer=quantized_bits(*self.w), bias_quantizer=quantized_bits(*self.w))
+    def _wq(self, bits: int | None = None) -> dict:
+        w = (bits, self.w[1]) if bits else self.w
+        return dict(kernel_quantizer=quantized_bits(*w), bias_quantizer=quantized_bits(*w))
 
     def input(self, x, name: str = "input_quant"):
         """The firmware input type: a QKeras quantizer in quantized form, nothing in float form."""
@@ -78,13 +79,14 @@ class Layers:
 
         return QActivation(quantized_bits(*self.i), name=name)(x)
 
-    def dense(self, units: int, name: str, use_bias: bool = True):
+    def dense(self, units: int, name: str, use_bias: bool = True, bits: int | None = None):
+        """A Dense layer; `bits` overrides the weight bits of this layer (QKeras form)."""
         from tensorflow.keras import layers
 
         if self.quantized:
             from qkeras import QDense
 
-            wq = self._wq() if use_bias else dict(kernel_quantizer=quantized_bits(*self.w))
+            wq = self._wq(bits) if use_bias else {"kernel_quantizer": self._wq(bits)["kernel_quantizer"]}
             return QDense(units, name=name, use_bias=use_bias, kernel_initializer="lecun_uniform", **wq)
         return layers.Dense(units, name=name, use_bias=use_bias, kernel_initializer="lecun_uniform")
 
@@ -100,8 +102,9 @@ class Layers:
         cls = layers.Conv1D if dims == 1 else layers.Conv2D
         return cls(filters, kernel_size, padding=padding, name=name, kernel_initializer="lecun_uniform")
 
-    def activation(self, kind: str, name: str):
-        """A hidden-layer activation: any Keras name in float form, quantized_relu in QKeras form."""
+    def activation(self, kind: str, name: str, bits: int | None = None):
+        """A hidden-layer activation: any Keras name in float form, quantized_relu in QKeras form (`bits`
+        overrides the activation bits of this layer)."""
         from tensorflow.keras import layers
 
         if self.quantized:
@@ -109,5 +112,5 @@ class Layers:
                 raise ConfigError(f"activation: the QKeras form supports 'relu' (quantized_relu), got {kind!r}")
             from qkeras import QActivation, quantized_relu
 
-            return QActivation(quantized_relu(*self.a), name=name)
+            return QActivation(quantized_relu(bits or self.a[0], self.a[1]), name=name)
         return layers.Activation(kind, name=name)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from hepfpga.errors import ConfigError
 from hepfpga.models import register
-from hepfpga.models.common import Layers, check_positive, check_widths
+from hepfpga.models.common import Layers, check_bits, check_positive, check_widths
 
 #: Name of the Dense layer that produces the pre-softmax outputs (logits), in every classifier builder.
 LOGITS_LAYER = "logits"
@@ -13,11 +14,12 @@ LOGITS_LAYER = "logits"
 INPUT_QUANTIZER = "input_quant"
 
 
-def classifier_head(x, q: Layers, n_classes: int, softmax: bool):
-    """Logits Dense layer named "logits", then (optionally) a separate "softmax" Activation layer."""
+def classifier_head(x, q: Layers, n_classes: int, softmax: bool, bits: int | None = None):
+    """Logits Dense layer named "logits" (`bits`: its weight bits), then (optionally) a separate "softmax"
+    Activation layer."""
     from tensorflow.keras import layers
 
-    x = q.dense(n_classes, LOGITS_LAYER)(x)
+    x = q.dense(n_classes, LOGITS_LAYER, bits=bits)(x)
     return layers.Activation("softmax", name="softmax")(x) if softmax else x
 
 
@@ -30,9 +32,9 @@ def mlp(
     batch_norm: bool = False,
     softmax: bool = True,
     quantized: bool = False,
-    weight_bits: int = 6,
+    weight_bits: int | Sequence[int] = 6,
     weight_integer: int = 0,
-    activation_bits: int = 6,
+    activation_bits: int | Sequence[int] = 6,
     activation_integer: int = 0,
     input_bits: int = 16,
     input_integer: int = 5,
@@ -44,7 +46,9 @@ def mlp(
     `quantized_bits(input_bits, input_integer)` (the firmware input type, ap_fixed<input_bits,
     input_integer+1>), QDense layers with `weight_bits`-bit weights and biases (`weight_integer`
     integer bits), and `quantized_relu(activation_bits, activation_integer)` activations. The last Dense
-    layer is named "logits"; softmax, if requested, is a separate "softmax" Activation layer.
+    layer is named "logits"; softmax, if requested, is a separate "softmax" Activation layer. Bits may be
+    given per layer: `weight_bits` one per Dense layer (hidden layers, then the logits), `activation_bits`
+    one per hidden layer.
     """
     import tensorflow as tf
     from tensorflow.keras import layers
@@ -52,13 +56,32 @@ def mlp(
     check_positive("n_inputs", n_inputs)
     check_positive("n_classes", n_classes)
     hidden = check_widths("hidden", hidden)
-    q = Layers(quantized, weight_bits, weight_integer, activation_bits, activation_integer, input_bits, input_integer)
+    w_bits = per_layer("weight_bits", weight_bits, len(hidden) + 1)
+    a_bits = per_layer("activation_bits", activation_bits, len(hidden))
+    q = Layers(quantized, max(w_bits), weight_integer, max(a_bits, default=6), activation_integer, input_bits,
+               input_integer)
+    if quantized:  # every layer's own width, checked as the QKeras form uses it
+        for bits in w_bits:
+            check_bits("weight_bits/weight_integer", bits, weight_integer)
+        for bits in a_bits:
+            check_bits("activation_bits/activation_integer", bits, activation_integer, signed=False)
 
     x_in = layers.Input(shape=(n_inputs,), name="inputs")
     x = q.input(x_in, INPUT_QUANTIZER)
     for i, width in enumerate(hidden):
-        x = q.dense(width, f"dense_{i}")(x)
+        x = q.dense(width, f"dense_{i}", bits=w_bits[i])(x)
         if batch_norm:
             x = layers.BatchNormalization(name=f"bn_{i}")(x)
-        x = q.activation(activation, f"{activation}_{i}")(x)
-    return tf.keras.Model(x_in, classifier_head(x, q, n_classes, softmax), name=name)
+        x = q.activation(activation, f"{activation}_{i}", bits=a_bits[i])(x)
+    return tf.keras.Model(x_in, classifier_head(x, q, n_classes, softmax, bits=w_bits[-1]), name=name)
+
+
+def per_layer(option: str, bits, n_layers: int) -> tuple[int, ...]:
+    """`bits` (one int, or one per layer) as a tuple of `n_layers` ints; ConfigError for a wrong count."""
+    if isinstance(bits, int) and not isinstance(bits, bool):
+        return (bits,) * n_layers
+    bits = tuple(bits)
+    if len(bits) != n_layers or any(not isinstance(b, int) or isinstance(b, bool) for b in bits):
+        raise ConfigError(f"{option} must be one integer or a list of {n_layers} integers (one per layer), "
+                          f"got {list(bits)!r}")
+    return bits

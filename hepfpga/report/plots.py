@@ -1,4 +1,4 @@
-"""Plots for slides: ROC curves."""
+"""Plots for slides: ROC curves, per-layer precision profiles, Pareto fronts of design scans."""
 
 from __future__ import annotations
 
@@ -78,3 +78,46 @@ def precision_profile(rows: list[dict], path: str | Path, title: str = "") -> Pa
     ax.grid(True, axis="x", alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     return _save(fig, ax, path, title, dpi=120)
+
+
+def pareto_plot(points: list[dict], x: str, x_label: str, path: str | Path, reference: float | None = None,
+                title: str = "") -> Path:
+    """Accuracy (%) against a cost (`x`: a key of each point) for the design points of a scan.
+
+    `points`: [{x, "accuracy" (fraction), "index" (shown beside the marker), "pareto" (on the front),
+    "default" (the starting design), "recommended"}]. Front points are joined by a step line; the default
+    design is a square, the recommended one a star; `reference` (e.g. the float model's accuracy) is a
+    dashed horizontal line with the 1 pp band below it shaded.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    xs = np.array([p[x] for p in points], dtype=float)
+    ys = np.array([100 * p["accuracy"] for p in points])
+    front = sorted((p for p in points if p.get("pareto")), key=lambda p: p[x])
+    ax.scatter(xs, ys, s=22, color="0.6", label="design point", zorder=2)
+    if front:
+        ax.step([p[x] for p in front], [100 * p["accuracy"] for p in front], where="post", color="tab:blue",
+                lw=1.5, label="Pareto front", zorder=3)
+        ax.scatter([p[x] for p in front], [100 * p["accuracy"] for p in front], s=30, color="tab:blue", zorder=4)
+    for p, xv, yv in zip(points, xs, ys):
+        ax.annotate(str(p["index"]), (xv, yv), textcoords="offset points", xytext=(4, 3), fontsize=7)
+        if p.get("default"):
+            ax.scatter([xv], [yv], s=90, marker="s", facecolors="none", edgecolors="k", lw=1.3,
+                       label="default design", zorder=5)
+        if p.get("recommended"):
+            ax.scatter([xv], [yv], s=220, marker="*", color="tab:orange", edgecolors="k", lw=0.6,
+                       label="recommended", zorder=6)
+    if reference is not None:
+        ax.axhline(100 * reference, ls="--", color="k", lw=1, label="float model")
+        ax.axhspan(100 * reference - 1, 100 * reference, color="tab:green", alpha=0.08, label="within 1 pp of float")
+    if xs.min() > 0 and xs.max() / xs.min() > 20:  # costs spanning decades: a log axis keeps the cheap ones apart
+        ax.set_xscale("log")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel("firmware accuracy (%)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    return _save(fig, ax, path, title, dpi=130)

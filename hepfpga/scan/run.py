@@ -1,0 +1,429 @@
+"""`hepfpga scan`: every point of a design space trained, converted and measured on Dask; the trade-off as a
+table, Pareto plots and one recommended, ready project.
+
+A scan folder holds what the points share (`inputs/`: the data and the float teacher, made once), one
+result per point (`points/<key>.json`, written by the worker that ran it, atomically) and each point's HLS
+project (`projects/<key>/`). A scan that is run again, or restarted after a kill, computes only the points
+without a result: the table it ends with is the same. Points run on a Dask `LocalCluster` (one process
+per core, one TensorFlow thread each) or on an existing cluster (`scheduler`), whose workers must see the
+scan folder (a shared file system, as on a batch system with dask-jobqueue).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hepfpga.errors import ConfigError, DataError
+from hepfpga.options import CLOCK_NS, PART, check, option
+from hepfpga.scan.point import Schedule, run_point
+from hepfpga.scan.space import Point
+
+INPUTS, POINTS, PROJECTS = "inputs", "points", "projects"
+MARKER = "scan-inputs.json"  # what makes a folder a scan folder
+#: Environment of every worker process (set before it starts): one thread per library, quiet TensorFlow,
+#: deterministic kernels (a point's metrics depend on its seed only).
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
+              "NUMBA_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "TF_DETERMINISTIC_OPS": "1",
+              "CUDA_VISIBLE_DEVICES": "", "PYTHONWARNINGS": "ignore"}
+
+
+@dataclass
+class ScanOptions:
+    """Options of `scan` / `hepfpga scan` besides the design space."""
+
+    events: int = option(100_000, "synthetic jets generated when no --data is given", low=1000)
+    workers: int | None = option(None, "Dask worker processes of the local cluster (default: one per core)", low=1,
+                                 high=256)
+    scheduler: str | None = option(None, "address of a running Dask scheduler (e.g. tcp://host:8786) instead of a "
+                                         "local cluster")
+    part: str = option(PART, "FPGA part of the estimates and the recommendation", pattern=r"x[a-z0-9]+(-[a-z0-9]+)*")
+    clock_period: float = option(CLOCK_NS, "target clock period", unit="ns", low=0.0, low_open=True, high=1000.0)
+    teacher_epochs: int = option(30, "float teacher training epochs (early stopping)", low=1)
+    float_epochs: int = option(20, "epochs of students trained from scratch (early stopping)", low=1)
+    prune_epochs: int = option(8, "fine-tune epochs while pruning (or after removing neurons)", low=1)
+    qat_epochs: int = option(8, "quantization-aware fine-tune epochs", low=1)
+    batch_size: int = option(512, "training batch size", low=1)
+    max_lut: float | None = option(None, "recommendation: at most this many LUTs", low=0)
+    max_dsp: float | None = option(None, "recommendation: at most this many DSPs", low=0)
+    max_latency_ns: float | None = option(None, "recommendation: at most this latency", unit="ns", low=0)
+    accuracy_tolerance: float | None = option(None, "recommendation: the cheapest point at most this far below the "
+                                              "best accuracy (default: one standard error on the test set)",
+                                              unit="pp", low=0, high=100)
+    seed: int = option(42, "seed of the data split and the teacher (each point has its own)")
+    retry_failed: bool = option(False, "run points recorded as failed again")
+
+    def schedule(self) -> Schedule:
+        return Schedule(self.float_epochs, self.prune_epochs, self.qat_epochs, self.batch_size, self.part,
+                        self.clock_period)
+
+
+# --- shared inputs ---------------------------------------------------------------------------------------
+
+
+def _file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def _fingerprint(opt: ScanOptions, data: Path | None) -> str:
+    """What the points' results depend on besides the point: data, teacher training, schedule, target."""
+    keys = {k: getattr(opt, k) for k in ("events", "part", "clock_period", "teacher_epochs", "float_epochs",
+                                         "prune_epochs", "qat_epochs", "batch_size", "seed")}
+    if data is not None:
+        keys = {**keys, "events": None, "data": _file_hash(data)}
+    return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def prepare_inputs(folder: Path, opt: ScanOptions, data: Path | None, log) -> dict:
+    """The data (read with uproot, split, standardised) and the float teacher (the demo's 16-64-32-32-5 MLP),
+    made once per scan folder and stored in `inputs/`; returns {"fingerprint", "teacher": metrics, paths}."""
+    from hepfpga import train
+    from hepfpga.data import JET_CLASSES, JET_FEATURES, Scaler, read_root, split, write_jets_root
+    from hepfpga.models import build
+    from hepfpga.report import metrics
+    from hepfpga.scan.point import deterministic_tensorflow
+
+    deterministic_tensorflow(threads=None)  # the same teacher from the same seed, whatever the thread count
+
+    inputs = folder / INPUTS
+    inputs.mkdir(parents=True, exist_ok=True)
+    if data is None:
+        log(f"[inputs] writing {opt.events} synthetic jets to ROOT with uproot")
+        data = write_jets_root(inputs / "jets.root", opt.events, seed=opt.seed)
+    x, y = read_root(data, "jets", list(JET_FEATURES), "label")
+    (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = split(x, y, seed=opt.seed)
+    scaler = Scaler.fit(x_tr, list(JET_FEATURES))
+    scaler.save(inputs / "scaler.json")
+    arrays = dict(x_train=scaler.transform(x_tr), y_train=y_tr, x_val=scaler.transform(x_va), y_val=y_va,
+                  x_test=scaler.transform(x_te), y_test=y_te)
+    np.savez(inputs / "data.npz", **arrays, classes=np.array(JET_CLASSES), n_classes=len(JET_CLASSES),
+             batch_size=opt.batch_size)
+    log(f"[inputs] {len(x)} jets: {len(x_tr)} train / {len(x_va)} validation / {len(x_te)} test; training the "
+        "float teacher (16-64-32-32-5)")
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(opt.seed)  # before the weights are drawn
+    teacher = build("mlp", n_inputs=x.shape[1], n_classes=len(JET_CLASSES), name="teacher")
+    train.fit(teacher, arrays["x_train"], y_tr, arrays["x_val"], y_va, epochs=opt.teacher_epochs,
+              batch_size=opt.batch_size, verbose=0, seed=opt.seed)
+    teacher.save(inputs / "teacher.h5")
+    scores = teacher.predict(arrays["x_test"], batch_size=8192, verbose=0)
+    return {"teacher": {"accuracy": metrics.accuracy(y_te, scores),
+                        "auc": metrics.roc_auc_per_class(y_te, scores, list(JET_CLASSES))}}
+
+
+# --- running the points ------------------------------------------------------------------------------------
+
+
+def _write_json(path: Path, value: dict) -> None:
+    """Write atomically: a reader sees the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(value, indent=1, default=float))
+    os.replace(tmp, path)
+
+
+def run_and_store(point: Point, folder: str, schedule: Schedule) -> dict:
+    """The Dask task of one point: its project folder emptied, `run_point`, its result stored."""
+    project = Path(folder) / PROJECTS / point.key()
+    shutil.rmtree(project, ignore_errors=True)  # what a killed run of this point left
+    inputs = Path(folder) / INPUTS
+    result = run_point(point, str(inputs / "data.npz"), str(inputs / "teacher.h5"), str(project), schedule)
+    _write_json(Path(folder) / POINTS / f"{point.key()}.json", result)
+    return result
+
+
+def connect(address: str, timeout: str = "10s"):
+    """A Dask client on the scheduler at `address`; DataError saying how to fix it if none answers."""
+    from distributed import Client
+
+    try:
+        return Client(address, timeout=timeout)
+    except (OSError, TimeoutError, ValueError) as err:
+        raise DataError(f"cannot reach the Dask scheduler at {address} ({type(err).__name__}: {err}); start one "
+                        "(`dask scheduler`, workers with `dask worker ADDRESS`) or drop --scheduler to run on this "
+                        "machine") from err
+
+
+def _expected_cost(point: Point) -> int:
+    """A rough relative run time of a point: training from scratch and distillation cost most."""
+    from_scratch = tuple(point.hidden) != Point().hidden or point.training == "distilled"
+    return 1 + 2 * from_scratch + (point.training == "distilled")
+
+
+def _client(opt: ScanOptions, log):
+    """A Dask client: on the scheduler at `opt.scheduler`, else on a new LocalCluster."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    if opt.scheduler:
+        return connect(opt.scheduler), None
+    workers = opt.workers or os.cpu_count() or 1
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENV,
+                          "distributed.logging.distributed": "error"}):
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               memory_limit=None, silence_logs=50)
+    log(f"[scan] local Dask cluster: {workers} worker process(es), one thread each")
+    return Client(cluster), cluster
+
+
+def run_points(points: list[Point], folder: Path, opt: ScanOptions, log) -> None:
+    """Run the points without a stored result on Dask, with a progress bar; each stores its own result."""
+    from distributed import as_completed
+    from tqdm import tqdm
+
+    client, cluster = _client(opt, log)
+    try:
+        schedule = opt.schedule()
+        # Longest first (Dask runs higher priorities first), so that no worker idles at the end while
+        # another finishes a long point: students trained from scratch take about twice as long.
+        futures = {client.submit(run_and_store, p, str(folder), schedule, key=f"hepfpga-point-{p.key()}",
+                                 pure=False, priority=_expected_cost(p)): p for p in points}
+        with tqdm(total=len(futures), unit="point", desc="scan") as bar:
+            for future in as_completed(futures):
+                point = futures[future]
+                try:
+                    result = future.result()
+                except Exception as err:  # noqa: BLE001 (the worker died, or the task could not run: record it)
+                    result = {"key": point.key(), "point": asdict(point), "label": point.label(), "status": "failed",
+                              "error": f"{type(err).__name__}: {err}"}
+                    _write_json(folder / POINTS / f"{point.key()}.json", result)
+                state = f"{100 * result['accuracy']:.2f} %" if result["status"] == "ok" else "FAILED"
+                bar.write(f"  {point.label()}: {state}")
+                bar.update(1)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+# --- results -----------------------------------------------------------------------------------------------
+
+
+def cost(result: dict) -> float:
+    """LUT + DSP as shares of the part, in %: the resource axis of the Pareto front."""
+    return result["percent"]["lut"] + result["percent"]["dsp"]
+
+
+def pareto(results: list[dict], x) -> set[str]:
+    """Keys of the results no other result beats: at most its `x` and at least its accuracy, one strictly."""
+    ok = [r for r in results if r["status"] == "ok"]
+    front = set()
+    for r in ok:
+        beaten = any(x(o) <= x(r) and o["accuracy"] >= r["accuracy"] and (x(o) < x(r) or o["accuracy"] >
+                                                                          r["accuracy"]) for o in ok)
+        if not beaten:
+            front.add(r["key"])
+    return front
+
+
+def recommend(results: list[dict], opt: ScanOptions, n_test: int | None = None) -> dict | None:
+    """Among the points within the constraints (LUT, DSP, latency, fitting the part), the cheapest (LUT+DSP,
+    then latency) whose accuracy is within `opt.accuracy_tolerance` percentage points of the best one's;
+    without a tolerance, within one standard error of that accuracy on `n_test` test events (differences
+    smaller than that are noise); with neither, the most accurate."""
+    def fits(r):
+        p = r["percent"]
+        return (r["status"] == "ok" and all(v is None or v <= 100 for v in p.values())
+                and (opt.max_lut is None or r["lut"] <= opt.max_lut)
+                and (opt.max_dsp is None or r["dsp"] <= opt.max_dsp)
+                and (opt.max_latency_ns is None or r["latency_ns"] <= opt.max_latency_ns))
+
+    candidates = [r for r in results if fits(r)]
+    if not candidates:
+        return None
+    best = max(r["accuracy"] for r in candidates)
+    if opt.accuracy_tolerance is not None:
+        margin = opt.accuracy_tolerance / 100
+    else:
+        margin = (best * (1 - best) / n_test) ** 0.5 if n_test else 0.0
+    close = [r for r in candidates if r["accuracy"] >= best - margin - 1e-12]
+    return min(close, key=lambda r: (round(cost(r), 9), r["latency_ns"], -r["accuracy"]))
+
+
+COLUMNS = ["index", "label", "widths", "status", "accuracy %", "vs float pp", "AUC mean", "agreement %", "DSP", "LUT",
+           "FF", "BRAM_18K", "latency ns", "II", "LUT+DSP %", "pareto", "train s", "convert s", "seed", "key"]
+
+
+def table_rows(results: list[dict], teacher_accuracy: float, fronts: set[str]) -> list[list]:
+    rows = []
+    for k, r in enumerate(results, 1):
+        if r["status"] != "ok":
+            rows.append([k, r["label"], "", "failed: " + r.get("error", "")[:60], *[""] * 15, r["key"]])
+            continue
+        auc = float(np.mean(list(r["auc"].values())))
+        rows.append([k, r["label"], "-".join(map(str, r["notes"]["hidden"])), "ok", round(100 * r["accuracy"], 2),
+                     round(100 * (r["accuracy"] - teacher_accuracy), 2), round(auc, 4),
+                     round(100 * r["agreement"], 2), r["dsp"], r["lut"], r["ff"], r["bram_18k"], r["latency_ns"],
+                     r["interval"], round(cost(r), 3), "yes" if r["key"] in fronts else "", r["seconds"]["train"],
+                     r["seconds"]["convert"], r["point"]["seed"], r["key"]])
+    return rows
+
+
+def write_results(folder: Path, points: list[Point], inputs: dict, opt: ScanOptions, run: dict, log) -> dict:
+    """Table (terminal, results.csv, results.json, report.md), the two Pareto plots and the recommendation;
+    `run`: what this run computed and how long it took."""
+    import csv
+
+    from hepfpga.report.plots import pareto_plot
+    from hepfpga.report.tables import markdown
+
+    results = [json.loads((folder / POINTS / f"{p.key()}.json").read_text()) for p in points]
+    teacher = inputs["teacher"]["accuracy"]
+    resources = pareto(results, cost)
+    latency = pareto(results, lambda r: r["latency_ns"])
+    with np.load(folder / INPUTS / "data.npz") as f:
+        n_test = len(f["y_test"])
+    best = recommend(results, opt, n_test)
+    rows = table_rows(results, teacher, resources | latency)
+    with open(folder / "results.csv", "w", newline="") as f:
+        csv.writer(f).writerows([COLUMNS, *rows])
+    default = Point().key()
+    summary = {**run, "teacher": inputs["teacher"], "options": asdict(opt), "points": results,
+               "pareto_resources": sorted(resources), "pareto_latency": sorted(latency),
+               "recommended": best["key"] if best else None, "default": default}
+    summary["finding"] = _finding(results, teacher, default)
+    _write_json(folder / "results.json", summary)
+    marks = [{**r, "index": k, "cost": cost(r) if r["status"] == "ok" else 0.0, "default": r["key"] == default,
+              "recommended": best is not None and r["key"] == best["key"]} for k, r in enumerate(results, 1)]
+    ok = [m for m in marks if m["status"] == "ok"]
+    if ok:
+        pareto_plot([{**m, "pareto": m["key"] in resources} for m in ok], "cost", f"LUT + DSP (% of {opt.part})",
+                    folder / "pareto_resources.png", reference=teacher, title="Designs: accuracy vs resources")
+        pareto_plot([{**m, "pareto": m["key"] in latency} for m in ok], "latency_ns", "latency (ns)",
+                    folder / "pareto_latency.png", reference=teacher, title="Designs: accuracy vs latency")
+    shown = [c for c in COLUMNS if c not in ("key", "seed", "train s", "convert s", "FF", "BRAM_18K")]
+    text = markdown(shown, [[f"{v:g}" if isinstance(v, float) else v for v in (row[COLUMNS.index(c)] for c in shown)]
+                            for row in rows])
+    lines = [f"Design scan: {len(results)} points; float teacher accuracy {100 * teacher:.2f} %", text, "",
+             summary["finding"]]
+    if best:
+        lines.append(f"Recommended (the cheapest within the constraints and within the noise of the best "
+                     f"accuracy): point {results.index(best) + 1}, "
+                     f"{best['label']}: {100 * best['accuracy']:.2f} %, {best['lut']} LUT, {best['dsp']} DSP, "
+                     f"{best['latency_ns']:g} ns")
+    else:
+        lines.append("No point meets the constraints (--max-lut, --max-dsp, --max-latency-ns, the part).")
+    report = "\n".join(lines)
+    (folder / "report.md").write_text(report + "\n")
+    log("\n" + report)
+    return summary
+
+
+def _finding(results: list[dict], teacher: float, default_key: str) -> str:
+    """The scan's answer to: is there a design with half the LUT+DSP of the default at <= 1 pp below float?"""
+    default = next((r for r in results if r["key"] == default_key and r["status"] == "ok"), None)
+    if default is None:
+        return "The default design (64-32-32, 6 bits, 75 % magnitude pruning) is not among the results."
+    cheap = [r for r in results if r["status"] == "ok" and cost(r) <= 0.5 * cost(default)
+             and r["accuracy"] >= teacher - 0.01]
+    if not cheap:
+        return (f"No point has at most half the LUT+DSP share of the default design ({cost(default):.3f} %) within "
+                "1 pp of the float accuracy (see pareto_resources.png).")
+    best = max(cheap, key=lambda r: r["accuracy"])
+    return (f"{len(cheap)} point(s) have at most half the LUT+DSP share of the default design "
+            f"({cost(default):.3f} %) within 1 pp of float; the most accurate: {best['label']} "
+            f"({100 * best['accuracy']:.2f} %, {cost(best):.3f} %: {best['lut']} LUT, {best['dsp']} DSP "
+            f"against {default['lut']} LUT, {default['dsp']} DSP).")
+
+
+def write_recommended(folder: Path, best: dict, opt: ScanOptions, destination: Path, log) -> dict:
+    """The recommended point as a ready project: its QAT model converted again by `convert_model` (full
+    verification: traced events through the compiled C++, all through the emulator) into `destination`."""
+    from hepfpga.convert import ConvertOptions, convert_model
+    from hepfpga.models.load import load_model
+
+    model = load_model(folder / PROJECTS / best["key"] / "hepfpga" / "model.h5")
+    with np.load(folder / INPUTS / "data.npz") as f:
+        calibration, validation = f["x_train"][:2000], f["x_test"][:10_000]
+    p = best["point"]
+    options = ConvertOptions(part=opt.part, clock_period=opt.clock_period, reuse_factor=p["reuse_factor"],
+                             strategy=p["strategy"], io_type=p["io_type"])
+    log(f"\n[recommended] converting point {best['label']} into {destination}")
+    owned = destination.resolve().is_relative_to(folder.resolve())
+    return convert_model(model, destination, calibration, validation, options=options, force=owned, log=log)
+
+
+# --- the scan ---------------------------------------------------------------------------------------------
+
+
+def scan(points: list[Point], output_dir: str | Path, options: ScanOptions | None = None,
+         data: str | Path | None = None, recommend_to: str | Path | None = None, force: bool = False,
+         log=print) -> dict:
+    """Run the design scan of `points` in `output_dir` (see the module docstring); returns the summary
+    (results.json). `data`: a ROOT file of jets (tree "jets", the synthetic set's branches) instead of the
+    synthetic set. The recommended point becomes a ready project in `recommend_to` (default:
+    `<output_dir>/recommended`). An existing folder that is not this scan's is replaced only with `force`."""
+    from hepfpga.project import output_lock
+
+    opt = options or ScanOptions()
+    check(opt)
+    if not points:
+        raise ConfigError("the design space holds no point")
+    if opt.scheduler:  # before any work: an unreachable scheduler is bad input
+        connect(opt.scheduler).close()
+    data = Path(data) if data else None
+    if data is not None and not data.is_file():
+        raise DataError(f"data file not found: {data}")
+    folder = Path(os.path.abspath(output_dir))
+    fingerprint = _fingerprint(opt, data)
+    marker = folder / MARKER
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"{folder} is a file; give a folder for the scan")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with output_lock(folder):
+        if folder.exists() and any(folder.iterdir()):
+            earlier = json.loads(marker.read_text()) if marker.is_file() else None
+            if earlier is None or earlier.get("fingerprint") != fingerprint:
+                if not force:
+                    what = ("holds another scan (other data or training settings)" if earlier else
+                            "exists and is not a scan folder")
+                    raise DataError(f"{folder} {what}; choose another --output, or --force to replace it")
+                shutil.rmtree(folder)
+        folder.mkdir(exist_ok=True)
+        inputs = json.loads(marker.read_text()) if marker.is_file() else {}
+        if "teacher" in inputs:
+            log(f"[scan] resuming in {folder}: data and teacher from the earlier run")
+        else:  # the marker first: a run killed while preparing leaves a folder the next run knows as its own
+            _write_json(marker, {"fingerprint": fingerprint})
+            inputs = {"fingerprint": fingerprint, **prepare_inputs(folder, opt, data, log)}
+            _write_json(marker, inputs)
+        for sub in (POINTS, PROJECTS):
+            (folder / sub).mkdir(exist_ok=True)
+        done = {p.key() for p in points if _finished(folder, p, opt.retry_failed)}
+        todo = [p for p in points if p.key() not in done]
+        log(f"[scan] {len(points)} points: {len(done)} already computed, {len(todo)} to run")
+        t0 = time.perf_counter()
+        if todo:
+            run_points(todo, folder, opt, log)
+        run = {"points_run": len(todo), "seconds": round(time.perf_counter() - t0, 1),
+               "workers": opt.workers or os.cpu_count() if not opt.scheduler else opt.scheduler}
+        summary = write_results(folder, points, inputs, opt, run, log)
+    best = next((r for r in summary["points"] if r["key"] == summary["recommended"]), None)
+    if best is not None:
+        destination = Path(recommend_to) if recommend_to else folder / "recommended"
+        report = write_recommended(folder, best, opt, destination, log)
+        summary["recommended_project"] = {"path": str(destination), "passed": report["passed"]}
+    return summary
+
+
+def _finished(folder: Path, point: Point, retry_failed: bool) -> bool:
+    path = folder / POINTS / f"{point.key()}.json"
+    if not path.is_file():
+        return False
+    try:
+        result = json.loads(path.read_text())
+    except ValueError:
+        return False
+    return result.get("status") == "ok" or not retry_failed
+
