@@ -294,6 +294,39 @@ def test_gan_generator_to_firmware(support, tmp_path):
     assert (generator.predict(noise, verbose=0) >= 0).all()  # energies
 
 
+@pytest.mark.csim
+def test_diffusion_denoisers_to_firmware(support, tmp_path):
+    """Diffusion denoisers (models/zoo.yaml "diffusion", "diffusion_conv"): an MLP on the 16 standardised jet
+    features and a Conv2D on 8x8 jet images, float and QKeras, each within 1 % of its output range on noisy
+    inputs of every step (the sampler with the firmware in the loop: tests/test_diffusion.py)."""
+    from hepfpga.models.diffusion import NoiseSchedule, denoiser_inputs
+    from hepfpga.train import fit_diffusion
+
+    d = make_jets(6000, seed=4)
+    jets = np.stack([d[f] for f in JET_FEATURES], 1)
+    jets = ((jets - jets.mean(0)) / jets.std(0)).astype(np.float32)
+    images, _ = make_jet_images(3000, 8, seed=4)
+    cases = [("diffusion", jets, NoiseSchedule(steps=100), dict(n_features=16, hidden=(64, 64), time_features=8),
+              (8, 3)),
+             ("diffusion_conv", images * 10, NoiseSchedule(steps=50),
+              dict(image_shape=(8, 8), conv_filters=(8, 8), time_features=4), (4, 2))]
+    for label, x, schedule, opts, (epochs, q_epochs) in cases:
+        train, held_out = x[:-1000], x[-1000:]
+        model = build("diffusion", **opts)
+        fit_diffusion(model, train, schedule, opts["time_features"], epochs=epochs, verbose=0, seed=1)
+        qmodel = quantize.quantize(model, "diffusion", opts)
+        fit_diffusion(qmodel, train, schedule, opts["time_features"], epochs=q_epochs, learning_rate=3e-4,
+                      verbose=0, seed=2)
+        rng = np.random.default_rng(0)
+        t = rng.integers(1, schedule.steps + 1, len(held_out))  # one random step per event
+        noisy = schedule.noisy(held_out, t, rng.standard_normal(held_out.shape))
+        inputs = denoiser_inputs(noisy, t, schedule.steps, opts["time_features"])
+        for form, m in (("float", model), ("QKeras", qmodel)):
+            for report in _to_firmware(m, tmp_path / label / form, inputs[:500], inputs[500:], support, label,
+                                       form):
+                assert report["passed"] and report["agreement"]["relative_max_abs_diff"] <= 0.01, report["layers"]
+
+
 def test_models_with_several_inputs_need_one_array_each(tmp_path, capsys):
     from hepfpga.cli import main
     from hepfpga.errors import DataError

@@ -34,6 +34,8 @@ FAMILIES = {
     "autoencoder_conv": "Autoencoder, convolutional → MSE anomaly score",
     "vae": "VAE → Σμ² anomaly score",
     "gan": "GAN generator",
+    "diffusion": "Diffusion denoiser, MLP (jet features; one call per step)",
+    "diffusion_conv": "Diffusion denoiser, Conv2D (8×8 jet images)",
     "transformer": "Transformer encoder (attention, layer norm)",
 }
 COLUMNS = [("float", "io_parallel"), ("QKeras", "io_parallel"), ("float", "io_stream"), ("QKeras", "io_stream")]

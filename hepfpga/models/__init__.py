@@ -71,6 +71,7 @@ def _load_builtin():
         autoencoder,
         cnn,
         deepsets,
+        diffusion,
         generative,
         graph,
         mlp,
