@@ -41,6 +41,9 @@ def register() -> None:
             backend.register_source(module.HEADER)
     # The bit-exact layer norm is the same hls4ml layer (its parser rounds gamma and beta as Keras does).
     register_keras_v2_layer_handler("QLayerNormalization", layernorm.parse_layernorm)
+    from hepfpga.extensions.garnet import register_templates
+
+    register_templates()  # hls4ml's GarNet with a configurable distance type
     _REGISTERED = True
 
 
