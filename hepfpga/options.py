@@ -40,6 +40,8 @@ TABLE_BITS = 18
 MIN_AGREEMENT = 0.99
 MAX_RELATIVE_ERROR = 0.01
 MAX_EVENTS = 10_000
+#: Rebuilds with widened types after a C-sim that misses the agreement target (hepfpga.convert.refine).
+MAX_REFINEMENTS = 2
 TRACE_EVENTS = 1_000
 #: How firmware outputs are computed: the compile-free integer emulator (hepfpga.csim.bitexact), hls4ml's
 #: C++ compiled with g++ (hepfpga.csim.fast), or the project's own HLS testbench (hepfpga.csim.testbench).
@@ -97,6 +99,8 @@ class ConvertOptions(FirmwareOptions):
     trace_events: int = option(TRACE_EVENTS, "of these, events traced layer by layer to locate a divergence", low=1)
     engine: str = option(ENGINE, "firmware outputs of all events: the integer emulator (checked bit for bit against "
                          "the compiled C++ on the traced events) or the compiled C++", choices=ENGINES[:2])
+    max_refinements: int = option(MAX_REFINEMENTS, "when agreement misses the target: rebuilds with the types of the "
+                                  "diverging layers widened", low=0, high=10)
 
 
 @dataclass

@@ -5,13 +5,14 @@ Shared by tests/test_convert_csim.py and benchmarks/convert_agreement.py.
 
 import numpy as np
 import tensorflow as tf
-from qkeras import QActivation, QConv2D, QDense, quantized_bits, quantized_relu
+from qkeras import QActivation, QConv2D, QDense, binary, quantized_bits, quantized_po2, quantized_relu, ternary
 
 from hepfpga.data import JET_FEATURES, make_jets
 from hepfpga.train import fit
 
 L = tf.keras.layers
-KINDS = ("float_mlp", "batchnorm_mlp", "conv1d", "conv2d", "qkeras_dense", "qkeras_cnn")
+KINDS = ("float_mlp", "batchnorm_mlp", "conv1d", "conv2d", "qkeras_dense", "qkeras_cnn", "qkeras_po2_input",
+         "qkeras_ternary", "qkeras_binary")
 
 
 def jets(n=12_000, seed=5):
@@ -32,6 +33,11 @@ def images(n=6000, seed=1):
 
 def _q():
     return dict(kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(6, 0, alpha=1))
+
+
+def _seeded():
+    """A seeded initializer: QKeras wraps the default one of po2/ternary layers and calls it repeatedly."""
+    return tf.keras.initializers.GlorotUniform(seed=3)
 
 
 def jet_mlp():
@@ -67,6 +73,28 @@ def build(kind):
                                     L.Flatten(), QDense(10, name="out", **_q()),
                                     L.Activation("softmax", name="softmax")],
                                    name="qmnist_cnn")
+    if kind == "qkeras_po2_input":  # a quantized input, power-of-two weights, a chain of two QActivations
+        return tf.keras.Sequential([L.Input(144), QActivation(quantized_bits(10, 2, alpha=1), name="qin"),
+                                    QDense(32, name="fc1", kernel_quantizer=quantized_po2(4),
+                                           kernel_initializer=_seeded(), bias_quantizer=quantized_bits(6, 0, alpha=1)),
+                                    QActivation(quantized_relu(8, 3), name="r1"),
+                                    QActivation(quantized_relu(6, 2), name="r1b"),
+                                    QDense(10, name="out", **_q()), L.Activation("softmax", name="softmax")],
+                                   name="qmnist_po2")
+    if kind == "qkeras_binary":
+        return tf.keras.Sequential([L.Input(144), QActivation(quantized_bits(10, 2, alpha=1), name="qin"),
+                                    QDense(32, name="fc1", kernel_quantizer=binary(alpha=1),
+                                           kernel_initializer=_seeded(), bias_quantizer=quantized_bits(6, 0, alpha=1)),
+                                    QActivation(quantized_relu(6, 2), name="r1"),
+                                    QDense(10, name="out", **_q()), L.Activation("softmax", name="softmax")],
+                                   name="qmnist_binary")
+    if kind == "qkeras_ternary":
+        return tf.keras.Sequential([L.Input(144), QActivation(quantized_bits(10, 2, alpha=1), name="qin"),
+                                    QDense(32, name="fc1", kernel_quantizer=ternary(alpha=1),
+                                           kernel_initializer=_seeded(), bias_quantizer=quantized_bits(6, 0, alpha=1)),
+                                    QActivation(quantized_relu(6, 2), name="r1"),
+                                    QDense(10, name="out", **_q()), L.Activation("softmax", name="softmax")],
+                                   name="qmnist_ternary")
     raise ValueError(kind)
 
 

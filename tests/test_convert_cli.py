@@ -1,7 +1,9 @@
 """`hepfpga convert` from the command line: model formats, calibration inputs and every bad input."""
 
+import json
 import os
 import stat
+import warnings
 
 import numpy as np
 import pytest
@@ -84,6 +86,68 @@ def test_convert_from_root_calibration(saved, tmp_path):
     assert main(["convert", str(base / "tagger.h5"), "--calibration", str(root), "--tree", "jets",
                  "--branches", ",".join(JET_FEATURES), "--output", str(tmp_path / "prj"),
                  "--min-agreement", "0.0"]) == 0
+
+
+@pytest.mark.csim
+def test_hls4ml_project_yaml_in_and_out(saved, tmp_path, monkeypatch, capsys):
+    """--hls4ml-config: hls4ml's project YAML (old-style KerasH5, paths beside the YAML, run from elsewhere)
+    gives the model, folder, part, clock and a layer's weight type; hepfpga chooses the rest. The YAML that
+    convert writes rebuilds the same firmware through hls4ml's own convert_from_config."""
+    import shutil
+
+    import hls4ml
+    import yaml
+
+    base, model, x = saved
+    users = tmp_path / "users"
+    users.mkdir()
+    shutil.copy(base / "tagger.h5", users / "tagger.h5")
+    np.savetxt(users / "tb_input_features.dat", x[:300], fmt="%.7g")
+    np.savetxt(users / "tb_output_predictions.dat", model.predict(x[:300], verbose=0), fmt="%.7g")
+    (users / "project.yml").write_text(yaml.safe_dump({
+        "KerasH5": "tagger.h5", "OutputDir": "tagger_prj", "ProjectName": "myproject", "Part": "xcku115-flvb2104-2-i",
+        "ClockPeriod": 4, "IOType": "io_parallel", "InputData": "tb_input_features.dat",
+        "OutputPredictions": "tb_output_predictions.dat",
+        "HLSConfig": {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"},
+                      "LayerName": {"dense": {"Precision": {"weight": "fixed<10,3>"}}}}}))
+    monkeypatch.chdir(tmp_path)  # OutputDir is relative to where the command runs, as with hls4ml's
+    assert main(["convert", "--hls4ml-config", str(users / "project.yml")]) == 0
+    captured = capsys.readouterr()
+    assert "Model Precision 'ap_fixed<16,6>'" in captured.err  # said, not silently dropped
+    assert "Keras on --tb-input against --tb-output" in captured.out and "(as expected)" in captured.out
+    assert "precisions: 1 layer(s) as the given configuration sets them (dense)" in captured.out
+    out = tmp_path / "tagger_prj"
+    report = json.loads((out / "hepfpga" / "convert.json").read_text())
+    assert report["options"]["part"] == "xcku115-flvb2104-2-i" and report["options"]["clock_period"] == 4.0
+    assert report["events"] == 300 and report["precision_sources"]["dense"] == "hls4ml config"
+    assert report["precision_sources"]["output"] == "hepfpga"
+    defines = (out / "firmware" / "defines.h").read_text()
+    assert "typedef ap_fixed<10,3> dense_weight_t;" in defines
+
+    monkeypatch.chdir(out)
+    config = hls4ml.converters.parse_yaml_config("hepfpga/hls4ml_project.yml")
+    with warnings.catch_warnings():  # hepfpga's softmax accum_t replaces hls4ml's, on purpose (convert/write.py)
+        warnings.filterwarnings("ignore", message="Overriding attribute 'accum_t'")
+        hls4ml.converters.convert_from_config(config).write()
+    rebuilt = (out / "hls4ml_rebuild" / "firmware" / "defines.h").read_text()
+    assert sorted(line for line in rebuilt.splitlines() if "typedef" in line) == \
+        sorted(line for line in defines.splitlines() if "typedef" in line)
+
+
+def test_hls4ml_project_yaml_errors(saved, tmp_path, capsys):
+    base, _, _ = saved
+    bad = tmp_path / "p.yml"
+    for text, message in (("OutputDir: x\n", "names no model: give KerasModel"),
+                          ("KerasH5: nowhere.h5\n", "KerasH5 'nowhere.h5' not found (looked in the current folder"),
+                          ("KerasJson: a.json\n", "KerasJson needs KerasH5"),
+                          ("OnnxModel: m.onnx\n", "hepfpga converts Keras/QKeras models only"),
+                          (f"KerasH5: {base / 'tagger.h5'}\nClockPeriod: fast\n", "ClockPeriod must be a number")):
+        bad.write_text(text)
+        assert main(["convert", "--hls4ml-config", str(bad), "--output", str(tmp_path / "prj")]) == 2, text
+        assert message in capsys.readouterr().err
+    assert main(["convert", "--output", str(tmp_path / "prj")]) == 2
+    assert "give the MODEL file, or --hls4ml-config" in capsys.readouterr().err
+    assert not (tmp_path / "prj").exists()
 
 
 def test_config_naming_unknown_layers_refused(saved, tmp_path, capsys):

@@ -84,3 +84,61 @@ def test_unchanged_conversion_is_reused(jets, tmp_path, monkeypatch):
 
     with pytest.raises(ProjectExistsError):
         convert_model(model, tmp_path / "prj", x[:500], options=ConvertOptions(reuse_factor=2), log=lambda *a: None)
+
+
+# The coarse logits are narrower than the default softmax table: hls4ml shrinks the table and says so.
+@pytest.mark.filterwarnings("ignore:Softmax layer .* table size is too large:UserWarning")
+def test_refinement_widens_where_the_firmware_departs(jets, images, tmp_path):
+    """Closed-loop precision: a Conv1D classifier converted with coarse precisions (target_error 0.06, 15x the
+    default) misses 99 % argmax agreement; refinement widens the layers that depart most from Keras and
+    reaches the target within the default budget of 2 rebuilds. The project left in place is the one the
+    final report verified."""
+    import numpy as np
+
+    from hepfpga.csim.bitexact import Emulator
+
+    model = ref.train("conv1d", jets, images)
+    calibration = random_inputs(model.input_shape[1:], 2000)
+    coarse = dict(max_events=2000, target_error=0.06)
+    once = convert_model(model, tmp_path / "once", calibration, options=ConvertOptions(**coarse, max_refinements=0),
+                         log=lambda *a: None)
+    assert not once["passed"] and "refinements" not in once
+    report = convert_model(model, tmp_path / "refined", calibration, options=ConvertOptions(**coarse),
+                           log=lambda *a: None)
+    steps = report["refinements"]
+    assert report["passed"] and 1 <= len(steps) <= 2
+    assert steps[0]["before"]["argmax_agreement"] == once["agreement"]["argmax_agreement"]
+    assert steps[-1]["after"]["argmax_agreement"] == report["agreement"]["argmax_agreement"] >= 0.99
+    for step in steps:
+        assert step["changes"] and all(int(c["after"].split("<")[1].split(",")[0]) >
+                                       int(c["before"].split("<")[1].split(",")[0]) for c in step["changes"])
+    out = tmp_path / "refined"
+    assert not list(out.glob(".refinement-*"))
+    evaluation = np.load(out / "hepfpga" / "tb_input.npy")  # the first verified events, on the input grid
+    firmware = np.load(out / "hepfpga" / "predictions.npy")[: len(evaluation)]
+    np.testing.assert_array_equal(Emulator(out).predict(evaluation), firmware)
+
+
+def test_hgq_model_converts_bit_exact(jets, tmp_path, capsys):
+    """An HGQ (Keras-2 HGQ 0.2) model, saved and converted from the command line: hepfpga traces its ranges on
+    the calibration data, converts HGQ's proxy through hls4ml, and the firmware outputs equal the proxy's."""
+    import json
+
+    import numpy as np
+    from HGQ.layers import HDense, HQuantize
+
+    from hepfpga.cli import main
+
+    x, y = jets
+    tf.keras.utils.set_random_seed(4)
+    model = tf.keras.Sequential([HQuantize(beta=1e-5, input_shape=(16,)), HDense(16, activation="relu", beta=1e-5),
+                                 HDense(5, beta=1e-5)], name="hgq_tagger")
+    model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x[:5000], y[:5000], epochs=2, batch_size=256, verbose=0)
+    model.save(tmp_path / "hgq.h5")
+    np.save(tmp_path / "x.npy", x[5000:7000])
+    assert main(["convert", str(tmp_path / "hgq.h5"), "--calibration", str(tmp_path / "x.npy"),
+                 "--output", str(tmp_path / "prj")]) == 0
+    assert "HGQ proxy (quantizer types, bit-exact)" in capsys.readouterr().out
+    report = json.loads((tmp_path / "prj" / "hepfpga" / "convert.json").read_text())
+    assert report["events"] == 2000 and report["agreement"]["mismatching_values"] == 0

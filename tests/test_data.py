@@ -158,3 +158,41 @@ def test_jagged_and_mismatched_branches_rejected(tmp_path):
         read_root(path, "t", ["pt"])
     with pytest.raises(DataError, match=r"different shapes per entry: eta \(3,\), mass \(scalar\)"):
         read_root(path, "t", ["eta", "mass"])
+
+
+def test_several_inputs_from_npz_root_and_testbench(tmp_path):
+    """A two-input model's data (GarNet-like: hits (8, 3) and a count (1,)) from each format gives the same
+    arrays; each kind of mismatch names what is wrong."""
+    from hepfpga.data import load_model_inputs
+
+    shapes = {"hits": (8, 3), "n_hits": (1,)}
+    rng = np.random.default_rng(0)
+    hits = rng.standard_normal((50, 8, 3)).astype(np.float32)
+    count = rng.integers(1, 9, (50, 1)).astype(np.float32)
+    np.savez(tmp_path / "in.npz", n_hits=count, hits=hits)  # order in the file does not matter
+    with uproot.recreate(tmp_path / "in.root") as f:
+        f["t"] = {"pt": hits[..., 0], "eta": hits[..., 1], "phi": hits[..., 2], "n": count[:, 0]}
+    np.savetxt(tmp_path / "tb_input_features.dat", np.concatenate([hits.reshape(50, -1), count], 1), fmt="%.7g")
+    groups = dict(tree="t", branches="hits=pt,eta,phi;n_hits=n")
+    for path, kw in ((tmp_path / "in.npz", {}), (tmp_path / "in.root", groups),
+                     (tmp_path / "tb_input_features.dat", {})):
+        got = load_model_inputs(path, shapes, **kw)
+        np.testing.assert_allclose(got[0], hits, rtol=1e-6, err_msg=str(path))
+        np.testing.assert_array_equal(got[1], count)
+    with pytest.raises(DataError, match=r"line 1 has 24 values; the model's inputs need 25 per event \(hits \(8, 3\) "
+                                        r"= 24 \+ n_hits \(1,\) = 1"):
+        np.savetxt(tmp_path / "short.dat", hits.reshape(50, -1))
+        load_model_inputs(tmp_path / "short.dat", shapes)
+    np.savez(tmp_path / "one.npz", hits=hits)
+    with pytest.raises(DataError, match=r"holds arrays \['hits'\]; the model's inputs are \['hits', 'n_hits'\]"):
+        load_model_inputs(tmp_path / "one.npz", shapes)
+    np.savez(tmp_path / "uneven.npz", hits=hits, n_hits=count[:40])
+    with pytest.raises(DataError, match="different numbers of events: hits: 50, n_hits: 40"):
+        load_model_inputs(tmp_path / "uneven.npz", shapes)
+    with pytest.raises(DataError, match=r"branch groups for \['hits'\], the model's inputs are \['hits', 'n_hits'\]"):
+        load_model_inputs(tmp_path / "in.root", shapes, tree="t", branches="hits=pt,eta,phi")
+    with pytest.raises(DataError, match="has no '='"):
+        load_model_inputs(tmp_path / "in.root", shapes, tree="t", branches="pt,eta,phi")
+    np.save(tmp_path / "hits.npy", hits)
+    with pytest.raises(DataError, match=r"the model has 2 inputs \(hits, n_hits\): give an .npz"):
+        load_model_inputs(tmp_path / "hits.npy", shapes)

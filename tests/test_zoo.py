@@ -3,6 +3,8 @@
 Targets (issue 4): argmax agreement >= 99 % between firmware and Keras; QKeras forms exact before softmax.
 """
 
+import json
+
 import numpy as np
 import pytest
 
@@ -130,6 +132,24 @@ def test_garnet_to_firmware(datasets, support, tmp_path):
         report, _ = _to_firmware(m, tmp_path / form, xt, xv, support, "garnet", form, stream=False)
         support("garnet", form, "io_stream", "not available (hls4ml's GarNet kernel is io_parallel only)")
         assert report["agreement"]["argmax_agreement"] >= 0.99, report["layers"]
+        # hepfpga's template override: the configured distance type, not hls4ml's fixed<12,4>
+        parameters = (tmp_path / form / "parallel" / "firmware" / "parameters.h").read_text()
+        assert "typedef ap_fixed<14, 4, AP_TRN, AP_SAT> distance_t;" in parameters
+    # The same float conversion from the command line: calibration as an .npz with one array per input name,
+    # validation as hls4ml testbench text (hits flattened, then the count): the same firmware and verdict.
+    from hepfpga.cli import main
+
+    model.save(tmp_path / "garnet.h5")
+    np.savez(tmp_path / "calibration.npz", hits=xt[0][:1000], n_hits=xt[1][:1000])
+    np.savetxt(tmp_path / "tb_input_features.dat", np.concatenate([xv[0].reshape(len(xv[0]), -1), xv[1]], 1),
+               fmt="%.9g")
+    assert main(["convert", str(tmp_path / "garnet.h5"), "--calibration", str(tmp_path / "calibration.npz"),
+                 "--tb-input", str(tmp_path / "tb_input_features.dat"), "--output", str(tmp_path / "cli")]) == 0
+    api = json.loads((tmp_path / "float" / "parallel" / "hepfpga" / "convert.json").read_text())
+    cli = json.loads((tmp_path / "cli" / "hepfpga" / "convert.json").read_text())
+    assert cli["agreement"] == api["agreement"] and cli["events"] == len(xv[1])
+    assert (tmp_path / "cli" / "firmware" / "defines.h").read_text() == \
+        (tmp_path / "float" / "parallel" / "firmware" / "defines.h").read_text()
     assert (model.predict(xv, verbose=0).argmax(1) == yv).mean() > 0.5  # learns: 5 classes, chance 0.2
     beyond = np.arange(16)[None, :, None] >= xv[1][:, :, None]  # hits past the count are ignored
     np.testing.assert_allclose(model.predict([np.where(beyond, 5.0, xv[0]), xv[1]], verbose=0),

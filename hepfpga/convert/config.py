@@ -53,7 +53,7 @@ def merge_config(config: dict, override: dict) -> dict:
     if unknown:
         raise ConfigError(f"the configuration names layer(s) {', '.join(unknown)} that the model does not have; "
                           f"its layers: {', '.join(config['LayerName'])}")
-    return _merge(config, override)
+    return deep_merge(config, override)
 
 
 def check_config_values(override: dict) -> None:
@@ -89,10 +89,11 @@ def check_config_values(override: dict) -> None:
             raise ConfigError(f"{where}: TableSize must be a power of two in [2, 65536], got {size!r}")
 
 
-def _merge(base: dict, override: dict) -> dict:
+def deep_merge(base: dict, override: dict) -> dict:
+    """`override` merged into `base` in place (nested mappings merged key by key); returns `base`."""
     for k, v in override.items():
         if isinstance(v, dict) and isinstance(base.get(k), dict):
-            _merge(base[k], v)
+            deep_merge(base[k], v)
         else:
             base[k] = v
     return base

@@ -7,8 +7,8 @@ import numpy as np
 
 
 def is_quantized(model) -> bool:
-    """True if any layer of `model` is a QKeras layer."""
-    return any(type(layer).__module__.startswith("qkeras") for layer in model.layers)
+    """True if any layer of `model` is a QKeras layer, or `model` is an HGQ proxy (its quantizers fix the types)."""
+    return any(type(layer).__module__.startswith(("qkeras", "HGQ.proxy")) for layer in model.layers)
 
 
 def softmax_layer_name(layer) -> str | None:

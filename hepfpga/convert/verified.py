@@ -14,13 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
+from hepfpga.compress.hgq import is_hgq, is_proxy, proxy_model
+from hepfpga.compress.quantize import weights_as_fixed
 from hepfpga.convert.config import base_config, merge_config, write_config_yaml
+from hepfpga.convert.hls4ml_yaml import export_project_yaml, precision_sources
 from hepfpga.convert.layers import is_quantized
 from hepfpga.convert.rules import align_lstm_types, choose_precisions
 from hepfpga.data import as_model_input, check_finite, per_input
 from hepfpga.errors import DataError
 from hepfpga.options import ConvertOptions, check
-from hepfpga.project import RESULTS, check_destination, fingerprint, staged_project
+from hepfpga.project import MODEL_FILE, RESULTS, check_destination, fingerprint, staged_project
 
 CONVERT_REPORT = "convert.json"
 
@@ -49,6 +52,17 @@ def convert_model(model, output_dir: str | Path, calibration=None, validation=No
     check_destination(output_dir, force=True, inputs=inputs)  # a path it may write at all (not yet: over a project)
     cal, val = check_inputs(model, calibration, validation, opt)
     require_compiler()
+    if is_hgq(model):
+        from hepfpga.convert.supported import check_supported
+
+        model = proxy_model(model, as_model_input(cal))
+        check_supported(model)
+        log("[convert] HGQ model: ranges traced on the calibration data; converting HGQ's proxy (every type from "
+            "its quantizers, bit-exact)")
+    model, rewritten = weights_as_fixed(model)
+    if rewritten:
+        log(f"[convert] power-of-two/binary weights of {', '.join(rewritten)} as the same values in fixed point "
+            "(hls4ml's bit-exact pass mis-types them)")
     output_dir = Path(output_dir)
     config = choose_config(model, cal, opt, config_override)
     evaluation = evaluation_inputs(model, config, val if val is not None else cal, opt.max_events)
@@ -59,8 +73,12 @@ def convert_model(model, output_dir: str | Path, calibration=None, validation=No
     else:
         evaluated_on = "validation" if validation is not None else "calibration"
         with staged_project(output_dir, force=force, inputs=inputs) as stage:
+            sources = {"precision_sources": precision_sources(config["LayerName"], config_override)} \
+                if config_override else {}
             report, build = build_and_verify(model, stage, config, evaluation, opt, log, evaluated_on=evaluated_on,
-                                             fingerprint=stamp)
+                                             fingerprint=stamp, **sources)
+            report, build = refine(model, stage, report, build, val if val is not None else cal, opt, log,
+                                   evaluated_on=evaluated_on, fingerprint=stamp, **sources)
             write_reports(report, build, stage / RESULTS)
     log("\n" + convert_summary(report))
     log(f"\nHLS project: {output_dir}/   config (re-runnable with --config): {output_dir / RESULTS}/hls4ml_config.yml")
@@ -69,13 +87,46 @@ def convert_model(model, output_dir: str | Path, calibration=None, validation=No
     return report
 
 
+def refine(model, stage: Path, report: dict, build: dict, data: list[np.ndarray], opt: ConvertOptions, log,
+           **fields) -> tuple[dict, dict]:
+    """Closed-loop precision (`hepfpga.convert.refine`): while the build misses the target and
+    `opt.max_refinements` allows, widen the types where the firmware departs from Keras and build again in
+    `stage`. The report gets "refinements": each one's widened types and its agreement before and after."""
+    import copy
+
+    from hepfpga.convert import refine as loop
+
+    refinements = []
+    while not report["passed"] and len(refinements) < opt.max_refinements:
+        config = copy.deepcopy(build["config"])
+        rows = loop.layers_to_widen(report, config, model.input_names)
+        changes = loop.widen(config, rows, weights=not is_quantized(model))
+        if not changes:
+            log("[refine] the diverging layers have no explicit fixed-point type left to widen; stopping")
+            break
+        layers = sorted({c["layer"] for c in changes})
+        log(f"[refine] {len(refinements) + 1}/{opt.max_refinements}: widening {', '.join(layers)} "
+            f"(+{loop.FRACTION_STEP} fractional bits) and building again")
+        attempt = stage / f".refinement-{len(refinements) + 1}"
+        attempt.mkdir()
+        evaluation = evaluation_inputs(model, config, data, opt.max_events)
+        new_report, new_build = build_and_verify(model, attempt, config, evaluation, opt, log, **fields)
+        refinements.append(dict(changes=changes, before=loop.outcome(report), after=loop.outcome(new_report)))
+        loop.adopt(stage, attempt)
+        report, build = new_report, new_build
+    if refinements:
+        report["refinements"] = refinements
+    return report, build
+
+
 def check_inputs(model, calibration, validation, opt: ConvertOptions):
     """The model's layers are convertible and the data fit its inputs: (calibration, validation) as lists
     with one array per input (validation may be None)."""
     from hepfpga.convert.supported import check_supported
     from hepfpga.extensions import check_model as check_extension_layers
 
-    check_supported(model)
+    if not is_hgq(model):  # HGQ's training layers convert through its proxy (checked once made)
+        check_supported(model)
     check_extension_layers(model, opt.io_type)
     if calibration is None:
         raise DataError("no calibration data: precisions of a float model come from the values it sees")
@@ -103,7 +154,8 @@ def choose_config(model, cal: list[np.ndarray], opt: ConvertOptions, override: d
                          reuse_factor=opt.reuse_factor, strategy=opt.strategy)
     for entry in config["LayerName"].values():
         entry["Trace"] = True  # per-layer firmware outputs, to locate a divergence
-    choose_precisions(model, config, as_model_input(cal), opt.target_error, opt.headroom_bits, opt.table_size)
+    if not is_proxy(model):  # an HGQ proxy's quantizers fix every type
+        choose_precisions(model, config, as_model_input(cal), opt.target_error, opt.headroom_bits, opt.table_size)
     if override:
         merge_config(config, override)
     align_lstm_types(model, config)  # may widen the input type
@@ -152,6 +204,8 @@ def build_and_verify(model, stage: Path, config: dict, evaluation, opt: ConvertO
     quantized = is_quantized(model)
     kind = ("QKeras (quantizer precisions" + (", bit-exact)" if has_input_quantizer(model) else ")")) if quantized \
         else "float (calibrated precisions)"
+    if is_proxy(model):
+        kind = "HGQ proxy (quantizer types, bit-exact)"
     log(f"[convert] {kind} model {model.name!r} -> hls4ml {opt.backend}, {opt.io_type}, part {opt.part}")
     hls_model = write_project(model, stage, config=config, backend=opt.backend, part=opt.part,
                               clock_period=opt.clock_period, io_type=opt.io_type, **testbench)
@@ -185,6 +239,8 @@ def write_reports(report: dict, build: dict, results: Path) -> None:
 
     np.save(results / "predictions.npy", build["predictions"])
     write_config_yaml(build["config"], results / "hls4ml_config.yml")
+    testbench = [f"{RESULTS}/{f}" if (results / f).is_file() else None for f in ("tb_input.npy", "tb_output.npy")]
+    export_project_yaml(results.parent, MODEL_FILE, *testbench)
     (results / CONVERT_REPORT).write_text(json.dumps(report, indent=1, default=float))
     (results / "report.md").write_text(convert_summary(report) + "\n")
     precision_profile(profile_rows(build["hls_model"], build["keras_layers"]), results / "precision_profile.png",

@@ -63,6 +63,14 @@ def custom_objects() -> dict:
 
     objects: dict = {"Sampling": Sampling, "GarNet": GarNet, **extension_objects()}
     _add_supported_quantized_objects(objects)
+    try:  # HGQ models and their proxies, when the optional HGQ is installed (importing it registers them)
+        import HGQ.layers
+        import HGQ.proxy
+
+        objects.update({f"HGQ>{name}": getattr(HGQ.layers, name) for name in dir(HGQ.layers) if name[:1] == "H"})
+        objects.update({"HGQ>FixedPointQuantizer": HGQ.proxy.FixedPointQuantizer, "HGQ>UnaryLUT": HGQ.proxy.UnaryLUT})
+    except ImportError:
+        pass
     return objects
 
 

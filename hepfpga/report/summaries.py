@@ -56,6 +56,16 @@ def convert_summary(report: dict) -> str:
         p = report["pre_softmax"]
         parts.append(f"pre-softmax outputs ({p['layer']}, first {p['events']} events): {p['mismatching_values']} "
                      f"values differ, max |Δ| {p['max_abs_diff']:.3g}")
+    for k, r in enumerate(report.get("refinements", []), 1):
+        widened = ", ".join(f"{c['layer']} {c['type']} {c['after']}" for c in r["changes"])
+        parts.append(f"refinement {k}: argmax agreement {100 * r['before']['argmax_agreement']:.2f} % -> "
+                     f"{100 * r['after']['argmax_agreement']:.2f} %, max |Δ| {r['before']['max_abs_diff']:.3g} -> "
+                     f"{r['after']['max_abs_diff']:.3g}; widened: {widened}")
+    sources = report.get("precision_sources")
+    if sources:
+        given = [name for name, source in sources.items() if source != "hepfpga"]
+        parts.append(f"precisions: {len(given)} layer(s) as the given configuration sets them"
+                     + (f" ({', '.join(given)})" if given else "") + f", {len(sources) - len(given)} chosen by hepfpga")
     traced = report.get("traced_events", a["events"])
     parts += ["", f"Layer by layer (first {traced} events)", markdown(
         ["layer", "firmware type", "Keras max |x|", "max |Δ|", "relative", "verdict"],
