@@ -12,7 +12,8 @@ import yaml
 from golden import REFERENCES
 
 from hepfpga.csim import kernels
-from hepfpga.csim.bitexact import Emulator, NotCovered, reduce_tree
+from hepfpga.csim.bitexact import Emulator, NotCovered
+from hepfpga.csim.emulated_layers import reduce_tree
 from hepfpga.fixed import OVERFLOW, ROUNDING, Fixed
 from hepfpga.models import build
 

@@ -1,4 +1,4 @@
-"""Fit the dense-layer coefficients of hepfpga.estimate.model to per-layer C-synthesis reports.
+"""Fit the dense-layer coefficients of hepfpga.estimate (coefficients.py) to per-layer C-synthesis reports.
 
 Reads every project of a synthesis fixtures folder (each with reports/<kernel>_config<N>_s_csynth.xml per
 layer, as ../shared/fixtures/synthesis has), evaluates the model's dense layers with trial coefficients
@@ -21,6 +21,8 @@ from scipy.optimize import minimize
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hepfpga.estimate import (
+    coefficients,  # noqa: E402
+    layers,  # noqa: E402
     model,  # noqa: E402
     parts,  # noqa: E402
 )
@@ -64,10 +66,10 @@ def dense_layers(folder: Path) -> list[tuple[str, object, object, dict]]:
 
 def loss(values, rows) -> float:
     for name, value in zip(NAMES, values):
-        setattr(model, name, value)
+        setattr(coefficients, name, value)
     total = 0.0
     for _, layer, target, truth in rows:
-        cost = model.dense(layer, target)
+        cost = layers.dense(layer, target)
         estimate = {"lat": cost.latency, "ii": cost.interval, "lut": cost.lut, "ff": cost.ff}
         total += sum(abs(math.log((estimate[m] + 1) / (truth[m] + 1))) for m in METRICS)
     return total / (len(rows) * len(METRICS))
@@ -80,7 +82,7 @@ def main():
     args = parser.parse_args()
     rows = dense_layers(args.folder)
     train = [r for r in rows if r[0] != args.leave_out]
-    start = np.array([getattr(model, n) for n in NAMES], dtype=float)
+    start = np.array([getattr(coefficients, n) for n in NAMES], dtype=float)
     print(f"{len(train)} dense layers in the fit; mean |log error| at the model's coefficients: "
           f"{loss(start, train):.3f}")
     fit = minimize(loss, start, args=(train,), method="Nelder-Mead", options=dict(maxiter=3000, xatol=1e-3))

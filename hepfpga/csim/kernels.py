@@ -199,9 +199,8 @@ def constant_product(x, gather, starts, inputs, weights, bias, product, accum, w
     bits), brought into its range (`accum`) and added onto the cast bias in input order; with
     `wrap_at_end`, a wrapping accumulator is reduced once at the end (the same result: wrapping is
     arithmetic modulo 2**W, and the accumulator array `acc` (events,) is at least W bits wide). The sum is
-    cast to the result (`result`, a cast_code) in out (pixels * n_out, events); with `exact` (no sum can
-    leave the accumulator's range and the result holds the accumulator) the sum is the result. With `post`,
-    the activation that follows is applied too: a ReLU (`post_relu`) and the cast `post_cast`."""
+    cast to the result (`result`, a cast_code) in out (pixels * n_out, events); with `exact` (no sum leaves the
+    accumulator's range, the result holds it) the sum is the result; `post`: then a ReLU (`post_relu`), `post_cast`."""
     n_events, pixels, n_out = x.shape[1], gather.shape[0], bias.shape[0]
     plain = wrap_at_end and product[0] == 0
     floor = np.int64(0) if post_relu else np.int64(-(2**62))  # max(v, floor): the ReLU, or nothing

@@ -23,11 +23,11 @@ import numpy as np
 
 from hepfpga.errors import ConfigError, DataError
 from hepfpga.options import CLOCK_NS, PART, check, option
+from hepfpga.scan.folder import INPUTS, MARKER, POINTS, PROJECTS, write_json
 from hepfpga.scan.point import Schedule, run_point
+from hepfpga.scan.results import write_recommended, write_results
 from hepfpga.scan.space import Point
 
-INPUTS, POINTS, PROJECTS = "inputs", "points", "projects"
-MARKER = "scan-inputs.json"  # what makes a folder a scan folder
 #: Environment of every worker process (set before it starts): one thread per library, quiet TensorFlow,
 #: deterministic kernels (a point's metrics depend on its seed only).
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
@@ -126,20 +126,13 @@ def prepare_inputs(folder: Path, opt: ScanOptions, data: Path | None, log) -> di
 # --- running the points ------------------------------------------------------------------------------------
 
 
-def _write_json(path: Path, value: dict) -> None:
-    """Write atomically: a reader sees the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(value, indent=1, default=float))
-    os.replace(tmp, path)
-
-
 def run_and_store(point: Point, folder: str, schedule: Schedule) -> dict:
     """The Dask task of one point: its project folder emptied, `run_point`, its result stored."""
     project = Path(folder) / PROJECTS / point.key()
     shutil.rmtree(project, ignore_errors=True)  # what a killed run of this point left
     inputs = Path(folder) / INPUTS
     result = run_point(point, str(inputs / "data.npz"), str(inputs / "teacher.h5"), str(project), schedule)
-    _write_json(Path(folder) / POINTS / f"{point.key()}.json", result)
+    write_json(Path(folder) / POINTS / f"{point.key()}.json", result)
     return result
 
 
@@ -197,7 +190,7 @@ def run_points(points: list[Point], folder: Path, opt: ScanOptions, log) -> None
                 except Exception as err:  # noqa: BLE001 (the worker died, or the task could not run: record it)
                     result = {"key": point.key(), "point": asdict(point), "label": point.label(), "status": "failed",
                               "error": f"{type(err).__name__}: {err}"}
-                    _write_json(folder / POINTS / f"{point.key()}.json", result)
+                    write_json(folder / POINTS / f"{point.key()}.json", result)
                 state = f"{100 * result['accuracy']:.2f} %" if result["status"] == "ok" else "FAILED"
                 bar.write(f"  {point.label()}: {state}")
                 bar.update(1)
@@ -205,153 +198,6 @@ def run_points(points: list[Point], folder: Path, opt: ScanOptions, log) -> None
         client.close()
         if cluster is not None:
             cluster.close()
-
-
-# --- results -----------------------------------------------------------------------------------------------
-
-
-def cost(result: dict) -> float:
-    """LUT + DSP as shares of the part, in %: the resource axis of the Pareto front."""
-    return result["percent"]["lut"] + result["percent"]["dsp"]
-
-
-def pareto(results: list[dict], x) -> set[str]:
-    """Keys of the results no other result beats: at most its `x` and at least its accuracy, one strictly."""
-    ok = [r for r in results if r["status"] == "ok"]
-    front = set()
-    for r in ok:
-        beaten = any(x(o) <= x(r) and o["accuracy"] >= r["accuracy"] and (x(o) < x(r) or o["accuracy"] >
-                                                                          r["accuracy"]) for o in ok)
-        if not beaten:
-            front.add(r["key"])
-    return front
-
-
-def recommend(results: list[dict], opt: ScanOptions, n_test: int | None = None) -> dict | None:
-    """Among the points within the constraints (LUT, DSP, latency, fitting the part), the cheapest (LUT+DSP,
-    then latency) whose accuracy is within `opt.accuracy_tolerance` percentage points of the best one's;
-    without a tolerance, within one standard error of that accuracy on `n_test` test events (differences
-    smaller than that are noise); with neither, the most accurate."""
-    def fits(r):
-        p = r["percent"]
-        return (r["status"] == "ok" and all(v is None or v <= 100 for v in p.values())
-                and (opt.max_lut is None or r["lut"] <= opt.max_lut)
-                and (opt.max_dsp is None or r["dsp"] <= opt.max_dsp)
-                and (opt.max_latency_ns is None or r["latency_ns"] <= opt.max_latency_ns))
-
-    candidates = [r for r in results if fits(r)]
-    if not candidates:
-        return None
-    best = max(r["accuracy"] for r in candidates)
-    if opt.accuracy_tolerance is not None:
-        margin = opt.accuracy_tolerance / 100
-    else:
-        margin = (best * (1 - best) / n_test) ** 0.5 if n_test else 0.0
-    close = [r for r in candidates if r["accuracy"] >= best - margin - 1e-12]
-    return min(close, key=lambda r: (round(cost(r), 9), r["latency_ns"], -r["accuracy"]))
-
-
-COLUMNS = ["index", "label", "widths", "status", "accuracy %", "vs float pp", "AUC mean", "agreement %", "DSP", "LUT",
-           "FF", "BRAM_18K", "latency ns", "II", "LUT+DSP %", "pareto", "train s", "convert s", "seed", "key"]
-
-
-def table_rows(results: list[dict], teacher_accuracy: float, fronts: set[str]) -> list[list]:
-    rows = []
-    for k, r in enumerate(results, 1):
-        if r["status"] != "ok":
-            rows.append([k, r["label"], "", "failed: " + r.get("error", "")[:60], *[""] * 15, r["key"]])
-            continue
-        auc = float(np.mean(list(r["auc"].values())))
-        rows.append([k, r["label"], "-".join(map(str, r["notes"]["hidden"])), "ok", round(100 * r["accuracy"], 2),
-                     round(100 * (r["accuracy"] - teacher_accuracy), 2), round(auc, 4),
-                     round(100 * r["agreement"], 2), r["dsp"], r["lut"], r["ff"], r["bram_18k"], r["latency_ns"],
-                     r["interval"], round(cost(r), 3), "yes" if r["key"] in fronts else "", r["seconds"]["train"],
-                     r["seconds"]["convert"], r["point"]["seed"], r["key"]])
-    return rows
-
-
-def write_results(folder: Path, points: list[Point], inputs: dict, opt: ScanOptions, run: dict, log) -> dict:
-    """Table (terminal, results.csv, results.json, report.md), the two Pareto plots and the recommendation;
-    `run`: what this run computed and how long it took."""
-    import csv
-
-    from hepfpga.report.plots import pareto_plot
-    from hepfpga.report.tables import markdown
-
-    results = [json.loads((folder / POINTS / f"{p.key()}.json").read_text()) for p in points]
-    teacher = inputs["teacher"]["accuracy"]
-    resources = pareto(results, cost)
-    latency = pareto(results, lambda r: r["latency_ns"])
-    with np.load(folder / INPUTS / "data.npz") as f:
-        n_test = len(f["y_test"])
-    best = recommend(results, opt, n_test)
-    rows = table_rows(results, teacher, resources | latency)
-    with open(folder / "results.csv", "w", newline="") as f:
-        csv.writer(f).writerows([COLUMNS, *rows])
-    default = Point().key()
-    summary = {**run, "teacher": inputs["teacher"], "options": asdict(opt), "points": results,
-               "pareto_resources": sorted(resources), "pareto_latency": sorted(latency),
-               "recommended": best["key"] if best else None, "default": default}
-    summary["finding"] = _finding(results, teacher, default)
-    _write_json(folder / "results.json", summary)
-    marks = [{**r, "index": k, "cost": cost(r) if r["status"] == "ok" else 0.0, "default": r["key"] == default,
-              "recommended": best is not None and r["key"] == best["key"]} for k, r in enumerate(results, 1)]
-    ok = [m for m in marks if m["status"] == "ok"]
-    if ok:
-        pareto_plot([{**m, "pareto": m["key"] in resources} for m in ok], "cost", f"LUT + DSP (% of {opt.part})",
-                    folder / "pareto_resources.png", reference=teacher, title="Designs: accuracy vs resources")
-        pareto_plot([{**m, "pareto": m["key"] in latency} for m in ok], "latency_ns", "latency (ns)",
-                    folder / "pareto_latency.png", reference=teacher, title="Designs: accuracy vs latency")
-    shown = [c for c in COLUMNS if c not in ("key", "seed", "train s", "convert s", "FF", "BRAM_18K")]
-    text = markdown(shown, [[f"{v:g}" if isinstance(v, float) else v for v in (row[COLUMNS.index(c)] for c in shown)]
-                            for row in rows])
-    lines = [f"Design scan: {len(results)} points; float teacher accuracy {100 * teacher:.2f} %", text, "",
-             summary["finding"]]
-    if best:
-        lines.append(f"Recommended (the cheapest within the constraints and within the noise of the best "
-                     f"accuracy): point {results.index(best) + 1}, "
-                     f"{best['label']}: {100 * best['accuracy']:.2f} %, {best['lut']} LUT, {best['dsp']} DSP, "
-                     f"{best['latency_ns']:g} ns")
-    else:
-        lines.append("No point meets the constraints (--max-lut, --max-dsp, --max-latency-ns, the part).")
-    report = "\n".join(lines)
-    (folder / "report.md").write_text(report + "\n")
-    log("\n" + report)
-    return summary
-
-
-def _finding(results: list[dict], teacher: float, default_key: str) -> str:
-    """The scan's answer to: is there a design with half the LUT+DSP of the default at <= 1 pp below float?"""
-    default = next((r for r in results if r["key"] == default_key and r["status"] == "ok"), None)
-    if default is None:
-        return "The default design (64-32-32, 6 bits, 75 % magnitude pruning) is not among the results."
-    cheap = [r for r in results if r["status"] == "ok" and cost(r) <= 0.5 * cost(default)
-             and r["accuracy"] >= teacher - 0.01]
-    if not cheap:
-        return (f"No point has at most half the LUT+DSP share of the default design ({cost(default):.3f} %) within "
-                "1 pp of the float accuracy (see pareto_resources.png).")
-    best = max(cheap, key=lambda r: r["accuracy"])
-    return (f"{len(cheap)} point(s) have at most half the LUT+DSP share of the default design "
-            f"({cost(default):.3f} %) within 1 pp of float; the most accurate: {best['label']} "
-            f"({100 * best['accuracy']:.2f} %, {cost(best):.3f} %: {best['lut']} LUT, {best['dsp']} DSP "
-            f"against {default['lut']} LUT, {default['dsp']} DSP).")
-
-
-def write_recommended(folder: Path, best: dict, opt: ScanOptions, destination: Path, log) -> dict:
-    """The recommended point as a ready project: its QAT model converted again by `convert_model` (full
-    verification: traced events through the compiled C++, all through the emulator) into `destination`."""
-    from hepfpga.convert import ConvertOptions, convert_model
-    from hepfpga.models.load import load_model
-
-    model = load_model(folder / PROJECTS / best["key"] / "hepfpga" / "model.h5")
-    with np.load(folder / INPUTS / "data.npz") as f:
-        calibration, validation = f["x_train"][:2000], f["x_test"][:10_000]
-    p = best["point"]
-    options = ConvertOptions(part=opt.part, clock_period=opt.clock_period, reuse_factor=p["reuse_factor"],
-                             strategy=p["strategy"], io_type=p["io_type"])
-    log(f"\n[recommended] converting point {best['label']} into {destination}")
-    owned = destination.resolve().is_relative_to(folder.resolve())
-    return convert_model(model, destination, calibration, validation, options=options, force=owned, log=log)
 
 
 # --- the scan ---------------------------------------------------------------------------------------------
@@ -395,9 +241,9 @@ def scan(points: list[Point], output_dir: str | Path, options: ScanOptions | Non
         if "teacher" in inputs:
             log(f"[scan] resuming in {folder}: data and teacher from the earlier run")
         else:  # the marker first: a run killed while preparing leaves a folder the next run knows as its own
-            _write_json(marker, {"fingerprint": fingerprint})
+            write_json(marker, {"fingerprint": fingerprint})
             inputs = {"fingerprint": fingerprint, **prepare_inputs(folder, opt, data, log)}
-            _write_json(marker, inputs)
+            write_json(marker, inputs)
         for sub in (POINTS, PROJECTS):
             (folder / sub).mkdir(exist_ok=True)
         done = {p.key() for p in points if _finished(folder, p, opt.retry_failed)}

@@ -1,35 +1,16 @@
-"""The `hepfpga` command. Each sub-command builds its options from the API's dataclasses (`hepfpga.options`),
-validates them, and calls one Python API function."""
+"""`hepfpga convert` and `hepfpga csim`: a model and its input data from files, through the API."""
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import os
-import shutil
-import signal
 import sys
-import tempfile
-import threading
-import warnings
 from pathlib import Path
 
 from hepfpga import options as opts
 from hepfpga.errors import EXIT_TARGET_MISSED
 
 
-def _quiet_libraries() -> None:
-    """Silence start-up chatter of TensorFlow and known-harmless warnings of the pinned stack."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    for message in (r"You are saving your model as an HDF5 file", r"The `keras.constraints.serialize\(\)` API",
-                    r"Softmax layer .* is converted from a frontend not supporting bit-exact softmax"):
-        warnings.filterwarnings("ignore", message=message)
-    import logging
-
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # without importing TensorFlow: `estimate` needs none
-
-
-def _add_data_options(p) -> None:
+def add_data_options(p) -> None:
     """Options saying how to read a model-input file (see `hepfpga.data.load_inputs`)."""
     p.add_argument("--tree", help="TTree name for .root data")
     p.add_argument("--branches", help="comma-separated feature branches for .root data, in model-input order; for "
@@ -43,14 +24,6 @@ def _load_data(args, path, model):
 
     return load_model_inputs(path, _input_shapes(model), tree=args.tree, branches=args.branches, scaler=args.scaler,
                              key=args.key)
-
-
-def _demo(args) -> int:
-    from hepfpga.chain import JetTaggingOptions, demo
-
-    report = demo(args.output, n_events=args.events, options=opts.from_arguments(JetTaggingOptions, args),
-                  force=args.force)
-    return 0 if all(report["targets"].values()) else EXIT_TARGET_MISSED
 
 
 def _input_shapes(model) -> dict[str, tuple]:
@@ -146,7 +119,7 @@ def _convert(args) -> int:
                           args.tb_input, args.tb_output, args.hls4ml_config) if p]
     output = args.output or str(Path("hls_projects") / Path(args.model).stem)
     check_destination(output, force=True, inputs=inputs)  # safety only; an existing output is convert_model's call
-    predictions = _output_file(args.predictions_out, args.force, inputs)
+    predictions = output_file(args.predictions_out, args.force, inputs)
     model = load_model(args.model, args.weights)
     shapes = _input_shapes(model)
     testbench = load_testbench(args.tb_input, shapes) if args.tb_input else None
@@ -179,7 +152,7 @@ def _convert(args) -> int:
     report = convert_model(model, output, calibration, validation, options, override, force=args.force,
                            inputs=inputs)
     if predictions:
-        _save_array(predictions, np.load(Path(output) / "hepfpga" / "predictions.npy"))
+        save_array(predictions, np.load(Path(output) / "hepfpga" / "predictions.npy"))
         print(f"firmware predictions ({report['events']} events): {predictions}")
     return 0 if report["passed"] else EXIT_TARGET_MISSED
 
@@ -192,12 +165,12 @@ def _csim(args) -> int:
     options = opts.from_arguments(opts.CsimOptions, args)
     opts.check(options)
     inputs = [p for p in (args.data, args.scaler) if p]
-    predictions = _output_file(args.predictions_out, args.force, inputs)
+    predictions = output_file(args.predictions_out, args.force, inputs)
     x = _load_data(args, args.data, load_model(project_model(args.project)))
     report = csim_project(args.project, x, engine=options.engine, jobs=options.jobs, testbench=options.testbench,
                           testbench_events=options.testbench_events)
     if predictions:
-        _save_array(predictions, report.pop("firmware_outputs"))
+        save_array(predictions, report.pop("firmware_outputs"))
         print(f"firmware predictions ({len(x)} events): {predictions}")
     ok = report["agreement"]["argmax_agreement"] >= options.min_agreement
     if "testbench" in report:
@@ -205,7 +178,7 @@ def _csim(args) -> int:
     return 0 if ok else EXIT_TARGET_MISSED
 
 
-def _output_file(path: str | None, force: bool, inputs) -> Path | None:
+def output_file(path: str | None, force: bool, inputs) -> Path | None:
     """A file the run will write: checked before any work (its folder exists; it is no input; an existing
     file is replaced only with --force)."""
     from hepfpga.errors import DataError, ProjectExistsError
@@ -224,7 +197,7 @@ def _output_file(path: str | None, force: bool, inputs) -> Path | None:
     return out
 
 
-def _save_array(path: Path, values) -> None:
+def save_array(path: Path, values) -> None:
     """Write `values` as .npy to `path` in one rename: no half-written file on failure."""
     import numpy as np
 
@@ -237,105 +210,7 @@ def _save_array(path: Path, values) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _build(args) -> int:
-    import json
-
-    from hepfpga.report.summaries import build_summary
-    from hepfpga.synthesis import hls
-
-    summary = hls.build(args.project, csim=args.csim, synth=args.synth, cosim=args.cosim, vsynth=args.vsynth,
-                        hls_tool=args.hls_tool)
-    out = Path(args.project) / "hepfpga"
-    out.mkdir(exist_ok=True)
-    (out / "build.json").write_text(json.dumps(summary, indent=1))
-    print(build_summary(summary))
-    print(f"report: {out / 'build.json'}")
-    return 0
-
-
-def _estimate(args) -> int:
-    import json
-
-    from hepfpga.errors import DataError
-    from hepfpga.estimate import estimate_project
-    from hepfpga.report.summaries import estimate_summary
-
-    result = estimate_project(args.project, part=args.part)
-    if len(result["not_estimated"]) == len(result["layers"]):
-        raise DataError(f"no layer of {args.project} is covered by the estimate model: "
-                        f"{', '.join(r['type'] for r in result['layers'])}")
-    print(json.dumps(result, indent=1) if args.json else estimate_summary(result))
-    if result["device"] is None:
-        print(f"hepfpga estimate: {result['notes'][0]}", file=sys.stderr)
-        return 2
-    return 0
-
-
-def _scan(args) -> int:
-    from hepfpga.scan.run import ScanOptions, scan
-    from hepfpga.scan.space import DEFAULT_SPACE, expand, read_space
-
-    options = opts.from_arguments(ScanOptions, args)
-    opts.check(options)
-    points = read_space(args.space) if args.space else expand(DEFAULT_SPACE)
-    if args.list:
-        for k, p in enumerate(points, 1):
-            print(f"{k:3d}  {p.key()}  {p.label()}")
-        return 0
-    summary = scan(points, args.output, options, data=args.data, recommend_to=args.recommend_to, force=args.force)
-    print(f"\nscan folder: {args.output} (results.csv, results.json, report.md, pareto_resources.png, "
-          "pareto_latency.png)")
-    if "recommended_project" in summary:
-        print(f"recommended project: {summary['recommended_project']['path']}")
-    failed = [r for r in summary["points"] if r["status"] != "ok"]
-    if failed:
-        print(f"{len(failed)} point(s) failed; their errors are in results.json", file=sys.stderr)
-    return 0
-
-
-def _models(args) -> int:
-    from hepfpga.models import available, options
-
-    for family, summary in available().items():
-        print(f"{family}: {summary}")
-        described = ", ".join(f"{k}={v!r}" for k, v in options(family).items())
-        print(f"    options: {described}")
-    return 0
-
-
-def _parser() -> argparse.ArgumentParser:
-    from hepfpga import __version__
-
-    parser = argparse.ArgumentParser(prog="hepfpga", description="Keras/QKeras models to FPGA firmware via hls4ml.",
-                                     allow_abbrev=False)
-    parser.add_argument("--version", action="version", version=f"hepfpga {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_demo_parser, _convert_parser, _csim_parser, _build_parser, _estimate_parser, _scan_parser):
-        add(sub)
-    p = sub.add_parser("models", allow_abbrev=False,
-                       help="list the model builders and their options")
-    p.set_defaults(func=_models)
-    for command in sub.choices.values():
-        command.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
-    return parser
-
-
-def _demo_parser(sub) -> None:
-    from hepfpga.chain import DEMO_EVENTS, DEMO_OUTPUT, JetTaggingOptions
-
-    p = sub.add_parser("demo", allow_abbrev=False,
-                       help="run the whole jet-tagging chain on the synthetic dataset",
-                       description="Synthetic jets -> ROOT -> MLP -> pruning -> QKeras QAT -> hls4ml -> C-sim, "
-                                   "with a results table, report.json and ROC plot in the project folder. "
-                                   "Exits 3 if a target is missed.")
-    p.add_argument("--output", default=str(DEMO_OUTPUT), help="project folder (default: %(default)s)")
-    p.add_argument("--events", type=int, default=DEMO_EVENTS, help="synthetic jets to generate (default: %(default)s)")
-    p.add_argument("--force", action="store_true", help="replace the output folder even if the demo did not write it")
-    opts.add_arguments(p, JetTaggingOptions, skip=("tree", "features", "label_branch", "classes"))
-    p.set_defaults(func=_demo)
-
-
-def _convert_parser(sub) -> None:
+def convert_parser(sub) -> None:
     p = sub.add_parser("convert", allow_abbrev=False,
                        help="convert a trained Keras/QKeras model into a verified HLS project",
                        description="Load MODEL, choose firmware precisions (from calibration data for float models, "
@@ -353,7 +228,7 @@ def _convert_parser(sub) -> None:
                                       "inputs flattened in model-input order): the calibration set without "
                                       "--calibration, else the validation set without --validation")
     p.add_argument("--tb-output", help="hls4ml testbench outputs for --tb-input: Keras is checked against them")
-    _add_data_options(p)
+    add_data_options(p)
     p.add_argument("--config", help="hls4ml-style YAML merged over the chosen configuration (e.g. a hls4ml_config.yml "
                                     "written by an earlier run, edited)")
     p.add_argument("--hls4ml-config", help="an hls4ml project YAML (KerasModel or KerasJson/KerasH5, OutputDir, Part, "
@@ -367,7 +242,7 @@ def _convert_parser(sub) -> None:
     p.set_defaults(func=_convert)
 
 
-def _csim_parser(sub) -> None:
+def csim_parser(sub) -> None:
     p = sub.add_parser("csim", allow_abbrev=False,
                        help="C-simulate an existing HLS project on data and compare it with Keras",
                        description="The firmware outputs of PROJECT on --data (by default from the integer "
@@ -377,154 +252,8 @@ def _csim_parser(sub) -> None:
                                    "--min-agreement or the testbench disagrees with the engine.")
     p.add_argument("project", help="hls4ml project folder")
     p.add_argument("--data", required=True, help="inputs: .npy, .npz, or .root (with --tree, --branches)")
-    _add_data_options(p)
+    add_data_options(p)
     opts.add_arguments(p, opts.CsimOptions)
     p.add_argument("--predictions-out", help="write the firmware outputs to this .npy file")
     p.add_argument("--force", action="store_true", help="replace an existing --predictions-out file")
     p.set_defaults(func=_csim)
-
-
-def _estimate_parser(sub) -> None:
-    p = sub.add_parser("estimate", allow_abbrev=False,
-                       help="estimate latency and resources of an HLS project without vendor tools",
-                       description="Reads PROJECT as the HLS tool does (firmware/*.cpp, parameters.h, defines.h, "
-                                   "weights, Tcl) and prints per layer and in total: latency (cycles, ns), initiation "
-                                   "interval, DSP, LUT, FF, BRAM_18K and each as a share of the part; beside the "
-                                   "vendor's C-synthesis report when the project holds one. Exits 2 on bad input or "
-                                   "an unknown part.")
-    p.add_argument("project", help="hls4ml project folder (any hls4ml version; hls4ml_config.yml not needed)")
-    p.add_argument("--part", help="FPGA part to compare with (default: the project's own)")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    p.set_defaults(func=_estimate)
-
-
-def _scan_parser(sub) -> None:
-    from hepfpga.scan.run import ScanOptions
-
-    p = sub.add_parser("scan", allow_abbrev=False,
-                       help="explore accuracy against resources and latency over a design space, on Dask",
-                       description="Trains, converts, emulates and estimates every point of a design space (bits, "
-                                   "sparsity, pruning kind, widths, distillation, reuse factor, strategy, io type) "
-                                   "on Dask workers; writes a table (results.csv, results.json), Pareto plots and "
-                                   "the recommended point as a ready project. Rerun to resume: finished points are "
-                                   "kept. Default space: the demo's jet tagger and 27 variations "
-                                   "(docs/scan.md).")
-    p.add_argument("--space", help="design space YAML (base: {...}, grids: [{field: [values]}, ...]); default: "
-                                   "hepfpga.scan.space.DEFAULT_SPACE")
-    p.add_argument("--output", default="hls_projects/scan_jet_tagger", help="scan folder (default: %(default)s)")
-    p.add_argument("--data", help="ROOT file of jets (tree 'jets', the synthetic set's branches) instead of the "
-                                  "synthetic set")
-    p.add_argument("--recommend-to", help="folder of the recommended project (default: <output>/recommended)")
-    p.add_argument("--list", action="store_true", help="print the points of the space and exit")
-    p.add_argument("--force", action="store_true", help="replace an output folder that holds something else")
-    opts.add_arguments(p, ScanOptions)
-    p.set_defaults(func=_scan)
-
-
-def _build_parser(sub) -> None:
-    p = sub.add_parser("build", allow_abbrev=False,
-                       help="run Vivado/Vitis HLS on a project and report latency and resources",
-                       description="Runs the project's build_prj.tcl with the vendor HLS tool (hls4ml's build) and "
-                                   "reads the reports back. Needs vitis_hls (Vitis backend) or vivado_hls (Vivado).")
-    p.add_argument("project")
-    p.add_argument("--csim", action="store_true", help="vendor C-simulation")
-    p.add_argument("--synth", action="store_true", help="C synthesis (latency, resources)")
-    p.add_argument("--cosim", action="store_true", help="C/RTL co-simulation")
-    p.add_argument("--vsynth", action="store_true", help="Vivado logic synthesis")
-    p.add_argument("--hls-tool", help="path or name of the HLS executable, if not on PATH")
-    p.set_defaults(func=_build)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run one command; returns its exit code (see hepfpga.errors: 2 bad input, 3 target missed, 4 tool
-    failure, 130 interrupted, 143 terminated). A traceback is shown only with --debug."""
-    from hepfpga import errors
-
-    args = _parser().parse_args(argv)
-    _quiet_libraries()
-    name = f"hepfpga {args.command}"
-    with _private_temp(), _terminate_as_interrupt():
-        try:
-            return args.func(args)
-        except errors.HepfpgaError as err:
-            if args.debug:
-                raise
-            print(f"{name}: error: {err}", file=sys.stderr)
-            return err.exit_code
-        except errors.Terminated:
-            print(f"{name}: terminated (SIGTERM); no partial output was left behind", file=sys.stderr)
-            return errors.EXIT_TERMINATED
-        except KeyboardInterrupt:
-            print(f"{name}: interrupted; no partial output was left behind", file=sys.stderr)
-            return errors.EXIT_INTERRUPTED
-        except OSError as err:  # a full disk, a read-only folder, a vanished file
-            if args.debug:
-                raise
-            where = f": {err.filename}" if err.filename else ""
-            print(f"{name}: error: {err.strerror or err}{where}. Nothing was left half-written; free space or "
-                  "choose a writable folder and run again.", file=sys.stderr)
-            return errors.EXIT_BAD_INPUT
-        except Exception as err:
-            if args.debug:
-                raise
-            print(f"{name}: internal error ({type(err).__name__}: {str(err)[:500]}). Nothing was left "
-                  "half-written. Run again with --debug for the traceback and report it.", file=sys.stderr)
-            return errors.EXIT_TOOL_FAILED
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt():
-    """Turn SIGTERM (a batch system's time limit) into an exception, so staged outputs are removed."""
-    from hepfpga.errors import Terminated
-
-    def handler(signum, frame):
-        raise Terminated()
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-TEMP_PREFIX = "hepfpga-run-"
-
-
-@contextlib.contextmanager
-def _private_temp():
-    """Give the run its own temporary folder (TensorFlow's autograph files, hls4ml's scratch files go there)
-    and remove it afterwards; folders of earlier runs that were killed are removed first."""
-    base = Path(tempfile.gettempdir())
-    for old in base.glob(f"{TEMP_PREFIX}*"):
-        pid = old.name[len(TEMP_PREFIX):].split("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(old, ignore_errors=True)
-    folder = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=base)
-    saved = os.environ.get("TMPDIR"), tempfile.tempdir
-    os.environ["TMPDIR"], tempfile.tempdir = folder, folder
-    try:
-        yield
-    finally:
-        if saved[0] is None:
-            os.environ.pop("TMPDIR", None)
-        else:
-            os.environ["TMPDIR"] = saved[0]
-        tempfile.tempdir = saved[1]
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-if __name__ == "__main__":
-    sys.exit(main())
