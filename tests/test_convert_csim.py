@@ -142,3 +142,25 @@ def test_hgq_model_converts_bit_exact(jets, tmp_path, capsys):
     assert "HGQ proxy (quantizer types, bit-exact)" in capsys.readouterr().out
     report = json.loads((tmp_path / "prj" / "hepfpga" / "convert.json").read_text())
     assert report["events"] == 2000 and report["agreement"]["mismatching_values"] == 0
+
+
+def test_bit_exact_refusal_falls_back_and_says_so(jets, images, tmp_path, monkeypatch):
+    """When hls4ml's bit-exact pass refuses a QKeras graph (as it did with "unexpected input layer chain"),
+    conversion goes on with hls4ml's 'auto' types, is verified as usual, and the report says why."""
+    from hepfpga.convert import write
+
+    real = write._hls4ml_convert
+
+    def refusing(model, output_dir, config, bit_exact, **kwargs):
+        if bit_exact:
+            raise ValueError("Layer fc1 (Dense) unexpected input layer chain.")
+        return real(model, output_dir, config, bit_exact, **kwargs)
+
+    monkeypatch.setattr(write, "_hls4ml_convert", refusing)
+    model = ref.train("qkeras_ternary", jets, images)
+    calibration = random_inputs(model.input_shape[1:], 2000)
+    report = convert_model(model, tmp_path / "prj", calibration, options=ConvertOptions(max_events=2000),
+                           log=lambda *a: None)
+    assert "unexpected input layer chain" in report["bit_exact_fallback"]
+    assert report["passed"] and report["agreement"]["argmax_agreement"] >= 0.99
+    assert "note: hls4ml's bit-exact pass refused the model" in (tmp_path / "prj" / "hepfpga" / "report.md").read_text()

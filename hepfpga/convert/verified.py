@@ -209,6 +209,10 @@ def build_and_verify(model, stage: Path, config: dict, evaluation, opt: ConvertO
     log(f"[convert] {kind} model {model.name!r} -> hls4ml {opt.backend}, {opt.io_type}, part {opt.part}")
     hls_model = write_project(model, stage, config=config, backend=opt.backend, part=opt.part,
                               clock_period=opt.clock_period, io_type=opt.io_type, **testbench)
+    fallback = getattr(hls_model, "bit_exact_fallback", None)
+    if fallback:
+        fields = {**fields, "bit_exact_fallback": fallback}
+        log(f"[convert] {fallback}")
     checked, fw_out, keras_layers = verify(model, hls_model, evaluation, keras_out, opt.trace_events,
                                            opt.min_agreement, opt.max_relative_error, opt.engine, log)
     report = {"model": model.name, "quantized": quantized, "options": asdict(opt), "events": len(keras_out),

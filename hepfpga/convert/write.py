@@ -63,12 +63,15 @@ def write_project(model, output_dir: str | Path, config: dict | None = None, bac
                    io_type=io_type, input_data_tb=input_data_tb, output_data_tb=output_data_tb)
     try:
         hls_model = _hls4ml_convert(model, output_dir, config, exact, **options)
-    except NotImplementedError as err:
-        if not exact or "produce_kif" not in str(err):
+    except (NotImplementedError, ValueError, KeyError, AssertionError, AttributeError) as err:
+        if not exact:
             raise
-        # hls4ml 1.3.0's bit-exact pass lacks some layers (e.g. UpSampling's Resize): use its 'auto'
-        # type inference instead; `convert_model` still verifies the result in C-sim.
+        # hls4ml 1.3.0's bit-exact pass lacks some layers (e.g. UpSampling's Resize: "produce_kif") and
+        # rejects some graphs ("unexpected input layer chain"): use its 'auto' type inference instead,
+        # which `convert_model` verifies in C-sim like any other conversion, and say so in the report.
         hls_model = _hls4ml_convert(model, output_dir, config, False, **options)
+        hls_model.bit_exact_fallback = f"hls4ml's bit-exact pass refused the model ({type(err).__name__}: " \
+                                       f"{str(err)[:200]}); its 'auto' types were used instead"
     hls_model.write()
     # The model itself, loadable with QKeras layers (hls4ml's keras_model.keras copy is not, for QKeras).
     (Path(output_dir) / MODEL_FILE).parent.mkdir(exist_ok=True)

@@ -56,6 +56,8 @@ def convert_summary(report: dict) -> str:
         p = report["pre_softmax"]
         parts.append(f"pre-softmax outputs ({p['layer']}, first {p['events']} events): {p['mismatching_values']} "
                      f"values differ, max |Δ| {p['max_abs_diff']:.3g}")
+    if report.get("bit_exact_fallback"):
+        parts.append(f"note: {report['bit_exact_fallback']}")
     for k, r in enumerate(report.get("refinements", []), 1):
         widened = ", ".join(f"{c['layer']} {c['type']} {c['after']}" for c in r["changes"])
         parts.append(f"refinement {k}: argmax agreement {100 * r['before']['argmax_agreement']:.2f} % -> "
