@@ -198,6 +198,22 @@ def _move_into_place(stage: Path, dest: Path, owner_marker: str | None) -> None:
 
 
 
+def _hls4ml_yaml_loader():
+    """A SafeLoader of its own that reads hls4ml's `!keras_model 'path'` tag as the path. Not the global
+    SafeLoader: hls4ml's `parse_yaml_config` registers a constructor there that loads the Keras model
+    (without custom objects), which fails for models with custom or QKeras layers."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor("!keras_model", lambda loader, node: loader.construct_scalar(node))
+    return Loader
+
+
+HLS4ML_YAML_LOADER = _hls4ml_yaml_loader()
+
+
 def read_config(project_dir: str | Path) -> dict:
     """The `hls4ml_config.yml` of an hls4ml project as a dict; DataError if the folder is not a project."""
     import yaml
@@ -205,10 +221,8 @@ def read_config(project_dir: str | Path) -> dict:
     path = Path(project_dir) / "hls4ml_config.yml"
     if not path.is_file():
         raise DataError(f"{project_dir} is not an hls4ml project (no hls4ml_config.yml)")
-    # hls4ml tags the Keras model path with !keras_model; only the plain fields are needed here.
-    yaml.add_multi_constructor("!keras_model", lambda loader, suffix, node: None, Loader=yaml.SafeLoader)
     try:
-        config = yaml.safe_load(path.read_text(errors="replace"))
+        config = yaml.load(path.read_text(errors="replace"), Loader=HLS4ML_YAML_LOADER)  # noqa: S506 (safe)
     except yaml.YAMLError as err:
         raise DataError(f"{path} is not valid YAML ({err}); restore it from the project's hepfpga/hls4ml_config.yml "
                         "or convert the model again") from err

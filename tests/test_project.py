@@ -92,3 +92,22 @@ def test_force_never_removes_the_current_folder_or_an_input(tmp_path, monkeypatc
         with staged_project(tmp_path / "inputs", force=True, inputs=[tmp_path / "inputs" / "x.npy"]):
             pass
     assert (tmp_path / "inputs" / "x.npy").read_text() == "input"
+
+
+def test_hls4ml_config_read_whatever_hls4ml_registered_in_yaml(tmp_path, monkeypatch):
+    """hls4ml's parse_yaml_config registers a `!keras_model` constructor on yaml's global SafeLoader that loads
+    the model (failing for QKeras and custom layers); a project's configuration is still read, the tag as the
+    path. (The convert CLI tests failed this way once a test had called parse_yaml_config.)"""
+    import yaml
+
+    from hepfpga.project import read_config
+
+    def loads_the_model(loader, node):
+        raise AssertionError("the Keras model was loaded")
+
+    monkeypatch.setitem(yaml.SafeLoader.yaml_constructors, "!keras_model", loads_the_model)
+    (tmp_path / "hls4ml_config.yml").write_text("KerasModel: !keras_model '/somewhere/keras_model.keras'\n"
+                                                 "ProjectName: myproject\nInputShapes: {x: [16]}\n"
+                                                 "OutputShapes: {y: [5]}\n")
+    config = read_config(tmp_path)
+    assert config["KerasModel"] == "/somewhere/keras_model.keras" and config["InputShapes"] == {"x": [16]}

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hepfpga.errors import ConfigError
+from hepfpga.project import HLS4ML_YAML_LOADER
 
 #: hls4ml YAML key -> hepfpga firmware option.
 FIRMWARE_KEYS = {"Backend": "backend", "Part": "part", "ClockPeriod": "clock_period", "IOType": "io_type"}
@@ -48,23 +49,13 @@ def _resolve(value, yaml_path: Path, key: str) -> Path:
                       f"beside the YAML: {beside.resolve()})")
 
 
-def _keras_model_tag(loader, node):
-    """hls4ml writes `KerasModel: !keras_model 'path'`: keep the path, load the model later ourselves."""
-    return loader.construct_scalar(node)
-
-
 def read_project_yaml(path: str | Path) -> Hls4mlProject:
     """Parse an hls4ml project YAML; ConfigError on anything hepfpga cannot honour as asked."""
     import yaml
 
     path = Path(path)
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    Loader.add_constructor("!keras_model", _keras_model_tag)
     try:
-        raw = yaml.load(path.read_text(), Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+        raw = yaml.load(path.read_text(), Loader=HLS4ML_YAML_LOADER)  # noqa: S506 - a SafeLoader subclass
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise ConfigError(f"cannot read the hls4ml project YAML {path}: {err}") from err
     if not isinstance(raw, dict):
@@ -130,9 +121,7 @@ def export_project_yaml(project_dir: Path, model_file: str, tb_input: str | None
     from hepfpga.project import RESULTS
 
     written = project_dir / "hls4ml_config.yml"
-    Loader = type("Loader", (yaml.SafeLoader,), {})
-    Loader.add_constructor("!keras_model", _keras_model_tag)
-    config = yaml.load(written.read_text(), Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+    config = yaml.load(written.read_text(), Loader=HLS4ML_YAML_LOADER)  # noqa: S506 - a SafeLoader subclass
     config.pop("Stamp", None)
     config.update(KerasModel=model_file, OutputDir="hls4ml_rebuild")
     for key, value in (("InputData", tb_input), ("OutputPredictions", tb_output)):

@@ -7,6 +7,7 @@ layer. The layers with the largest relative errors (at least `WORST_SHARE` of th
 inputs when the first layer is among them, since its error starts with the input's rounding) get
 `FRACTION_STEP` more fractional bits in their result and accumulator (and, in float models, weight and
 bias) types, one more integer bit where values overflowed, and the project is built and verified again.
+Types a user's configuration sets stay as given.
 """
 
 from __future__ import annotations
@@ -43,9 +44,15 @@ def _is_softmax(config: dict, layer: str) -> bool:
     return any(k in entry for k in _SOFTMAX_KEYS)
 
 
-def widen(config: dict, rows: list[dict], weights: bool) -> list[dict]:
-    """Widen the types of the layers in `rows` in `config` (in place); returns the changes as
-    [{"layer", "type", "before", "after"}] (empty when none of them has an explicit fixed type to widen)."""
+def user_types(override: dict | None) -> set[tuple[str, str]]:
+    """(layer, precision key) pairs a user's configuration sets: refinement leaves them as given."""
+    layers = (override or {}).get("LayerName") or {}
+    return {(name, key) for name, entry in layers.items() for key in ((entry or {}).get("Precision") or {})}
+
+
+def widen(config: dict, rows: list[dict], weights: bool, keep: set[tuple[str, str]] = frozenset()) -> list[dict]:
+    """Widen the types of the layers in `rows` in `config` (in place), except the (layer, key) pairs in `keep`;
+    returns the changes as [{"layer", "type", "before", "after"}] (empty when nothing is left to widen)."""
     keys = ("result", "accum", "weight", "bias") if weights else ("result", "accum")
     changes = []
     for row in rows:
@@ -55,6 +62,8 @@ def widen(config: dict, rows: list[dict], weights: bool) -> list[dict]:
         extra_integer = 1 if row.get("verdict") == "overflow" else 0
         for key in keys:
             text = precision.get(key)
+            if (row["layer"], key) in keep:
+                continue
             if not text or str(text).strip().lower() == "auto" or "fixed<" not in str(text):
                 continue
             t = Fixed.parse(text)

@@ -78,7 +78,7 @@ def convert_model(model, output_dir: str | Path, calibration=None, validation=No
             report, build = build_and_verify(model, stage, config, evaluation, opt, log, evaluated_on=evaluated_on,
                                              fingerprint=stamp, **sources)
             report, build = refine(model, stage, report, build, val if val is not None else cal, opt, log,
-                                   evaluated_on=evaluated_on, fingerprint=stamp, **sources)
+                                   config_override, evaluated_on=evaluated_on, fingerprint=stamp, **sources)
             write_reports(report, build, stage / RESULTS)
     log("\n" + convert_summary(report))
     log(f"\nHLS project: {output_dir}/   config (re-runnable with --config): {output_dir / RESULTS}/hls4ml_config.yml")
@@ -88,10 +88,11 @@ def convert_model(model, output_dir: str | Path, calibration=None, validation=No
 
 
 def refine(model, stage: Path, report: dict, build: dict, data: list[np.ndarray], opt: ConvertOptions, log,
-           **fields) -> tuple[dict, dict]:
+           override: dict | None = None, **fields) -> tuple[dict, dict]:
     """Closed-loop precision (`hepfpga.convert.refine`): while the build misses the target and
-    `opt.max_refinements` allows, widen the types where the firmware departs from Keras and build again in
-    `stage`. The report gets "refinements": each one's widened types and its agreement before and after."""
+    `opt.max_refinements` allows, widen the types where the firmware departs from Keras (not those the
+    user's `override` sets) and build again in `stage`. The report gets "refinements": each one's widened
+    types and its agreement before and after."""
     import copy
 
     from hepfpga.convert import refine as loop
@@ -100,7 +101,7 @@ def refine(model, stage: Path, report: dict, build: dict, data: list[np.ndarray]
     while not report["passed"] and len(refinements) < opt.max_refinements:
         config = copy.deepcopy(build["config"])
         rows = loop.layers_to_widen(report, config, model.input_names)
-        changes = loop.widen(config, rows, weights=not is_quantized(model))
+        changes = loop.widen(config, rows, weights=not is_quantized(model), keep=loop.user_types(override))
         if not changes:
             log("[refine] the diverging layers have no explicit fixed-point type left to widen; stopping")
             break
