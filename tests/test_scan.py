@@ -11,8 +11,9 @@ import tensorflow as tf
 from hepfpga.compress.structured import aggregate_neurons, remove_neurons
 from hepfpga.errors import ConfigError, DataError
 from hepfpga.models import build
+from hepfpga.scan.options import ScanOptions
 from hepfpga.scan.results import pareto, recommend
-from hepfpga.scan.run import ScanOptions, run_and_store, scan
+from hepfpga.scan.run import run_and_store, scan
 from hepfpga.scan.space import DEFAULT_SPACE, Point, expand, make_point, read_space
 
 # --- the space ----------------------------------------------------------------------------------------------

@@ -52,7 +52,8 @@ def _estimate(args) -> int:
 
 
 def _scan(args) -> int:
-    from hepfpga.scan.run import ScanOptions, scan
+    from hepfpga.scan.options import ScanOptions
+    from hepfpga.scan.run import scan
     from hepfpga.scan.space import DEFAULT_SPACE, expand, read_space
 
     options = opts.from_arguments(ScanOptions, args)
@@ -127,7 +128,7 @@ def estimate_parser(sub) -> None:
 
 
 def scan_parser(sub) -> None:
-    from hepfpga.scan.run import ScanOptions
+    from hepfpga.scan.options import ScanOptions
 
     p = sub.add_parser("scan", allow_abbrev=False,
                        help="explore accuracy against resources and latency over a design space, on Dask",

@@ -10,7 +10,7 @@ import threading
 import numpy as np
 
 from hepfpga.csim import kernels
-from hepfpga.csim.bitexact import (
+from hepfpga.csim.values import (
     INT_BITS,
     MatrixProduct,
     NotCovered,

@@ -9,6 +9,7 @@ import numpy as np
 
 from hepfpga.estimate import coefficients as coef
 from hepfpga.estimate.model import (
+    ESTIMATORS,
     Cost,
     NotEstimated,
     Target,
@@ -285,3 +286,11 @@ def custom(layer: Layer, target: Target) -> Cost:
     total.latency = (target.cycles(8 * coef.ADDER_NS + 3 * coef.DSP_MULT_NS)
                      + 2 * math.ceil(math.log2(max(tokens, 2))) + 4)
     return total
+
+
+def layer_cost(layer: Layer, target: Target) -> Cost:
+    """The Cost of one layer; NotEstimated for kinds the model does not cover."""
+    fn = ESTIMATORS.get(layer.function)
+    if fn is None:
+        raise NotEstimated(f"no model for hls4ml function nnet::{layer.function}")
+    return fn(layer, target)

@@ -79,16 +79,6 @@ class Target:
         return max(0, math.ceil(ns / self.clock_ns - 1e-9) - 1)
 
 
-def layer_cost(layer: Layer, target: Target) -> Cost:
-    """The Cost of one layer; NotEstimated for kinds the model does not cover."""
-    from hepfpga.estimate import layers  # noqa: F401  (registers the model of each layer kind)
-
-    fn = ESTIMATORS.get(layer.function)
-    if fn is None:
-        raise NotEstimated(f"no model for hls4ml function nnet::{layer.function}")
-    return fn(layer, target)
-
-
 # --- building blocks ---------------------------------------------------------------------------------
 
 

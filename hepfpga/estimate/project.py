@@ -8,7 +8,8 @@ from pathlib import Path
 
 from hepfpga.errors import ConfigError
 from hepfpga.estimate import parts
-from hepfpga.estimate.model import Cost, NotEstimated, Target, fifo, layer_cost
+from hepfpga.estimate.layers import layer_cost
+from hepfpga.estimate.model import Cost, NotEstimated, Target, fifo
 from hepfpga.firmware import read_firmware
 
 RESOURCES = ("dsp", "lut", "ff", "bram_18k")

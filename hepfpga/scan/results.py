@@ -6,15 +6,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hepfpga.scan.folder import INPUTS, POINTS, PROJECTS, write_json
+from hepfpga.scan.options import ScanOptions
 from hepfpga.scan.space import Point
-
-if TYPE_CHECKING:
-    from hepfpga.scan.run import ScanOptions
 
 
 def cost(result: dict) -> float:

@@ -16,14 +16,15 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from hepfpga.errors import ConfigError, DataError
-from hepfpga.options import CLOCK_NS, PART, check, option
+from hepfpga.options import check
 from hepfpga.scan.folder import INPUTS, MARKER, POINTS, PROJECTS, write_json
+from hepfpga.scan.options import ScanOptions
 from hepfpga.scan.point import Schedule, run_point
 from hepfpga.scan.results import write_recommended, write_results
 from hepfpga.scan.space import Point
@@ -33,36 +34,6 @@ from hepfpga.scan.space import Point
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
               "NUMBA_NUM_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "TF_DETERMINISTIC_OPS": "1",
               "CUDA_VISIBLE_DEVICES": "", "PYTHONWARNINGS": "ignore"}
-
-
-@dataclass
-class ScanOptions:
-    """Options of `scan` / `hepfpga scan` besides the design space."""
-
-    events: int = option(100_000, "synthetic jets generated when no --data is given", low=1000)
-    workers: int | None = option(None, "Dask worker processes of the local cluster (default: one per core)", low=1,
-                                 high=256)
-    scheduler: str | None = option(None, "address of a running Dask scheduler (e.g. tcp://host:8786) instead of a "
-                                         "local cluster")
-    part: str = option(PART, "FPGA part of the estimates and the recommendation", pattern=r"x[a-z0-9]+(-[a-z0-9]+)*")
-    clock_period: float = option(CLOCK_NS, "target clock period", unit="ns", low=0.0, low_open=True, high=1000.0)
-    teacher_epochs: int = option(30, "float teacher training epochs (early stopping)", low=1)
-    float_epochs: int = option(20, "epochs of students trained from scratch (early stopping)", low=1)
-    prune_epochs: int = option(8, "fine-tune epochs while pruning (or after removing neurons)", low=1)
-    qat_epochs: int = option(8, "quantization-aware fine-tune epochs", low=1)
-    batch_size: int = option(512, "training batch size", low=1)
-    max_lut: float | None = option(None, "recommendation: at most this many LUTs", low=0)
-    max_dsp: float | None = option(None, "recommendation: at most this many DSPs", low=0)
-    max_latency_ns: float | None = option(None, "recommendation: at most this latency", unit="ns", low=0)
-    accuracy_tolerance: float | None = option(None, "recommendation: the cheapest point at most this far below the "
-                                              "best accuracy (default: one standard error on the test set)",
-                                              unit="pp", low=0, high=100)
-    seed: int = option(42, "seed of the data split and the teacher (each point has its own)")
-    retry_failed: bool = option(False, "run points recorded as failed again")
-
-    def schedule(self) -> Schedule:
-        return Schedule(self.float_epochs, self.prune_epochs, self.qat_epochs, self.batch_size, self.part,
-                        self.clock_period)
 
 
 # --- shared inputs ---------------------------------------------------------------------------------------
