@@ -17,17 +17,26 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(seed)
-    n_classes = model.output_shape[-1]
-    y_train = tf.keras.utils.to_categorical(y_train, n_classes)
-    y_val = tf.keras.utils.to_categorical(y_val, n_classes)
     model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy",
                   metrics=["accuracy"])
+    return _fit_classifier(model, model.output_shape[-1], x_train, y_train, x_val, y_val, epochs, batch_size,
+                           callbacks, early_stopping, verbose)
+
+
+def _fit_classifier(trainable, n_classes: int, x_train, y_train, x_val, y_val, epochs, batch_size, callbacks,
+                    early_stopping: bool, verbose: int):
+    """`trainable.fit` on one-hot labels with the shared callbacks (early stopping when asked, learning rate
+    halved on a plateau): the common end of `fit` and `fit_distilled`."""
+    import tensorflow as tf
+
+    y_train = tf.keras.utils.to_categorical(y_train, n_classes)
+    y_val = tf.keras.utils.to_categorical(y_val, n_classes)
     cbs = list(callbacks)
     if early_stopping:
         cbs.append(tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=5, restore_best_weights=True))
     cbs.append(tf.keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, min_lr=1e-5))
-    return model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
-                     callbacks=cbs, verbose=verbose)
+    return trainable.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
+                         callbacks=cbs, verbose=verbose)
 
 
 def fit_autoencoder(model, x_train: np.ndarray, x_val: np.ndarray, epochs: int = 20, batch_size: int = 256,
@@ -104,15 +113,8 @@ def fit_distilled(student, teacher, x_train: np.ndarray, y_train: np.ndarray, x_
     teacher_logits = tf.keras.Model(teacher.inputs, _logits_layer(teacher).output)
     distiller = _Distiller(student_logits, teacher_logits, float(temperature), float(weight))
     distiller.compile(optimizer=tf.keras.optimizers.Adam(learning_rate))
-    n_classes = student.output_shape[-1]
-    y_train = tf.keras.utils.to_categorical(y_train, n_classes)
-    y_val = tf.keras.utils.to_categorical(y_val, n_classes)
-    cbs = list(callbacks)
-    if early_stopping:
-        cbs.append(tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=5, restore_best_weights=True))
-    cbs.append(tf.keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, min_lr=1e-5))
-    return distiller.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
-                         callbacks=cbs, verbose=verbose)
+    return _fit_classifier(distiller, student.output_shape[-1], x_train, y_train, x_val, y_val, epochs, batch_size,
+                           callbacks, early_stopping, verbose)
 
 
 def _distiller_class():

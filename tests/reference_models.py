@@ -45,6 +45,17 @@ def jet_mlp():
                                 L.Dense(32, activation="relu"), L.Dense(5, activation="softmax")], name="jet_mlp")
 
 
+def _quantized_input_model(name: str, kernel_quantizer, activations: list):
+    """144 inputs through quantized_bits(10, 2) -> QDense(32, `kernel_quantizer`) -> the QActivations
+    `activations` (named r1, r1b, ...) -> QDense(10) -> softmax."""
+    layers = [L.Input(144), QActivation(quantized_bits(10, 2, alpha=1), name="qin"),
+              QDense(32, name="fc1", kernel_quantizer=kernel_quantizer, kernel_initializer=_seeded(),
+                     bias_quantizer=quantized_bits(6, 0, alpha=1))]
+    layers += [QActivation(a, name="r1" + "b" * k) for k, a in enumerate(activations)]
+    layers += [QDense(10, name="out", **_q()), L.Activation("softmax", name="softmax")]
+    return tf.keras.Sequential(layers, name=name)
+
+
 def build(kind):
     if kind == "float_mlp":
         return jet_mlp()
@@ -73,28 +84,13 @@ def build(kind):
                                     L.Flatten(), QDense(10, name="out", **_q()),
                                     L.Activation("softmax", name="softmax")],
                                    name="qmnist_cnn")
-    if kind == "qkeras_po2_input":  # a quantized input, power-of-two weights, a chain of two QActivations
-        return tf.keras.Sequential([L.Input(144), QActivation(quantized_bits(10, 2, alpha=1), name="qin"),
-                                    QDense(32, name="fc1", kernel_quantizer=quantized_po2(4),
-                                           kernel_initializer=_seeded(), bias_quantizer=quantized_bits(6, 0, alpha=1)),
-                                    QActivation(quantized_relu(8, 3), name="r1"),
-                                    QActivation(quantized_relu(6, 2), name="r1b"),
-                                    QDense(10, name="out", **_q()), L.Activation("softmax", name="softmax")],
-                                   name="qmnist_po2")
+    # A quantized input, unusual weight quantizers in the first layer (po2: then two chained QActivations).
+    if kind == "qkeras_po2_input":
+        return _quantized_input_model("qmnist_po2", quantized_po2(4), [quantized_relu(8, 3), quantized_relu(6, 2)])
     if kind == "qkeras_binary":
-        return tf.keras.Sequential([L.Input(144), QActivation(quantized_bits(10, 2, alpha=1), name="qin"),
-                                    QDense(32, name="fc1", kernel_quantizer=binary(alpha=1),
-                                           kernel_initializer=_seeded(), bias_quantizer=quantized_bits(6, 0, alpha=1)),
-                                    QActivation(quantized_relu(6, 2), name="r1"),
-                                    QDense(10, name="out", **_q()), L.Activation("softmax", name="softmax")],
-                                   name="qmnist_binary")
+        return _quantized_input_model("qmnist_binary", binary(alpha=1), [quantized_relu(6, 2)])
     if kind == "qkeras_ternary":
-        return tf.keras.Sequential([L.Input(144), QActivation(quantized_bits(10, 2, alpha=1), name="qin"),
-                                    QDense(32, name="fc1", kernel_quantizer=ternary(alpha=1),
-                                           kernel_initializer=_seeded(), bias_quantizer=quantized_bits(6, 0, alpha=1)),
-                                    QActivation(quantized_relu(6, 2), name="r1"),
-                                    QDense(10, name="out", **_q()), L.Activation("softmax", name="softmax")],
-                                   name="qmnist_ternary")
+        return _quantized_input_model("qmnist_ternary", ternary(alpha=1), [quantized_relu(6, 2)])
     raise ValueError(kind)
 
 

@@ -215,7 +215,7 @@ def convert_parser(sub) -> None:
                        help="convert a trained Keras/QKeras model into a verified HLS project",
                        description="Load MODEL, choose firmware precisions (from calibration data for float models, "
                                    "from the quantizers for QKeras models), write an hls4ml project, compile its "
-                                   "C++ emulation with g++ and compare it with Keras. Exits 1 when argmax agreement "
+                                   "C++ emulation with g++ and compare it with Keras. Exits 3 when argmax agreement "
                                    "is below --min-agreement, 2 on bad input.")
     p.add_argument("model", nargs="?", help="full-model .h5, .keras, SavedModel folder, or architecture .json (with "
                                             "--weights); optional with --hls4ml-config")

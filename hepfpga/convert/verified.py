@@ -65,7 +65,8 @@ def convert_model(model, output_dir: str | Path, calibration=None, validation=No
             "(hls4ml's bit-exact pass mis-types them)")
     output_dir = Path(output_dir)
     config = choose_config(model, cal, opt, config_override)
-    evaluation = evaluation_inputs(model, config, val if val is not None else cal, opt.max_events)
+    verified_on = val if val is not None else cal
+    evaluation = evaluation_inputs(model, config, verified_on, opt.max_events)
     stamp = fingerprint(model, config, asdict(opt), arrays=(*cal, *(val or [None])))
     report = reusable_report(output_dir, stamp)
     if report is not None:
@@ -77,8 +78,8 @@ def convert_model(model, output_dir: str | Path, calibration=None, validation=No
                 if config_override else {}
             report, build = build_and_verify(model, stage, config, evaluation, opt, log, evaluated_on=evaluated_on,
                                              fingerprint=stamp, **sources)
-            report, build = refine(model, stage, report, build, val if val is not None else cal, opt, log,
-                                   config_override, evaluated_on=evaluated_on, fingerprint=stamp, **sources)
+            report, build = refine(model, stage, report, build, verified_on, opt, log, config_override,
+                                   evaluated_on=evaluated_on, fingerprint=stamp, **sources)
             write_reports(report, build, stage / RESULTS)
     log("\n" + convert_summary(report))
     log(f"\nHLS project: {output_dir}/   config (re-runnable with --config): {output_dir / RESULTS}/hls4ml_config.yml")
