@@ -21,7 +21,9 @@ from hepfpga.fixed import Fixed
 _CALL = re.compile(r"nnet::(\w+)\s*<([^;]*?)>\s*\(([^;]*?)\)\s*;[ \t]*(?://[ \t]*(\S+))?")
 _TYPEDEF = re.compile(r"typedef\s+(.+?)\s+(\w+)\s*;")
 _DEFINE = re.compile(r"#define\s+(\w+)\s+(\d+)")
-_STRUCT = re.compile(r"struct\s+(\w+)\s*:\s*nnet::(\w+)\s*\{")
+#: `struct NAME : nnet::BASE {` and, for configurations that only group others (separable convolutions'
+#: `struct config2 { typedef ... depthwise_config; ... }`), `struct NAME {`.
+_STRUCT = re.compile(r"struct\s+(\w+)\s*(?::\s*(?:public\s+)?nnet::(\w+)\s*)?\{")
 _FIELD = re.compile(r"static\s+(?:const|constexpr)\s+[\w:<> ]+?\s+(\w+)\s*=\s*([^;]+);")
 
 
@@ -32,9 +34,11 @@ class Layer:
     name: str
     function: str
     config: dict = field(default_factory=dict)
+    #: The configuration struct of the call (e.g. "config2"): HLS reports name their modules after it.
+    config_name: str = ""
     input_types: list = field(default_factory=list)
     output_type: Fixed | None = None
-    #: {"pack": values per stream word of the (first) input} (1 for io_parallel arrays).
+    #: {"pack": values per stream word of the (first) input, "pack_out": of the output} (1 for io_parallel arrays).
     sizes: dict = field(default_factory=dict)
     #: Variables of the call: the inputs it reads and the output it writes.
     inputs: list = field(default_factory=list)
@@ -64,17 +68,30 @@ class Firmware:
     mul_impl: str  # "dsp", "fabric" or "auto" (the tool decides)
     io_type: str
     layers: list[Layer]
-    #: io_stream FIFOs between layers: (variable, depth, bits per word).
+    #: io_stream FIFOs between layers: (variable, depth, bits of one value, values per word).
     streams: list = field(default_factory=list)
     #: The top function's input and output variables, in order, with their Fixed types.
     ports: list = field(default_factory=list)
     #: Variables that name another (`auto& a = b;`, io_stream clones, io_parallel reshapes): {alias: source}.
     aliases: dict = field(default_factory=dict)
+    #: The top function is a dataflow region (`#pragma HLS DATAFLOW`): layers overlap, arrays become FIFOs.
+    dataflow: bool = False
+    #: What the project's files say of the flow that wrote and builds it: {"backend": the hls4ml backend named in
+    #: hls4ml_config.yml or project.tcl ("vivado", "vitis", "vivadoaccelerator") or None, "layout": "project.tcl"
+    #: (hls4ml >= 0.6), "build_prj.tcl" (older) or "none"}; `hepfpga.estimate` guesses the HLS tool from it.
+    flow: dict = field(default_factory=dict)
+    #: What the reader had to assume (no Tcl file: default part and clock), said in the estimate.
+    assumptions: list = field(default_factory=list)
 
     @property
     def effective_clock_ns(self) -> float:
         """The clock period the scheduler fills: period minus uncertainty."""
         return self.clock_ns - self.uncertainty_ns
+
+
+#: Part and clock assumed for a project without any Tcl file (hepfpga's own defaults, hepfpga.options).
+DEFAULT_PART = "xcvu13p-flga2577-2-e"
+DEFAULT_CLOCK_NS = 5.0
 
 
 def read_firmware(project_dir: str | Path) -> Firmware:
@@ -94,17 +111,18 @@ def read_firmware(project_dir: str | Path) -> Firmware:
     numbers = {m.group(1): int(m.group(2)) for m in _DEFINE.finditer(defines)}
     typedefs = {m.group(2): m.group(1) for m in _TYPEDEF.finditer(defines)}
     structs = _structs((firmware / "parameters.h").read_text(errors="replace"), numbers)
-    part, clock, uncertainty, mul_impl = _tcl(root)
+    part, clock, uncertainty, mul_impl, flow, assumptions = _tcl(root)
+    text = top.read_text(errors="replace")
     layers = [_layer(call, structs, typedefs, numbers, firmware / "weights")
-              for call in _CALL.finditer(_strip_comments_but_names(top.read_text(errors="replace")))]
+              for call in _CALL.finditer(_strip_comments_but_names(text))]
     layers = [layer for layer in layers if layer is not None]
     if not layers:
         raise DataError(f"{top} calls no nnet:: layer functions: not an hls4ml firmware top function")
     io_type = "io_stream" if any(layer.get("io_type") == "io_stream" for layer in layers) or \
-        "hls::stream" in top.read_text(errors="replace") else "io_parallel"
-    text = top.read_text(errors="replace")
+        "hls::stream" in text else "io_parallel"
+    dataflow = re.search(r"#pragma\s+HLS\s+DATAFLOW", _strip_comments_but_names(text), re.I) is not None
     return Firmware(root, top.stem, part, clock, uncertainty, mul_impl, io_type, layers, _streams(text, typedefs),
-                    _ports(text, top.stem, typedefs), _aliases(text))
+                    _ports(text, top.stem, typedefs), _aliases(text), dataflow, flow, assumptions)
 
 
 def _ports(text: str, name: str, typedefs: dict) -> list[tuple[str, Fixed | None]]:
@@ -128,13 +146,14 @@ def _aliases(text: str) -> dict[str, str]:
     return out
 
 
-def _streams(text: str, typedefs: dict) -> list[tuple[str, int, int]]:
-    """The FIFOs the top function declares: `hls::stream<T> name` with `#pragma HLS STREAM ... depth=N`."""
+def _streams(text: str, typedefs: dict) -> list[tuple[str, int, int, int]]:
+    """The FIFOs the top function declares: `hls::stream<T> name` with `#pragma HLS STREAM ... depth=N`, as
+    (name, depth, bits of one value, values per word)."""
     types = {m.group(2): m.group(1) for m in re.finditer(r"hls::stream\s*<\s*(\w+)\s*>\s+(\w+)", text)}
     out = []
     for m in re.finditer(r"#pragma\s+HLS\s+STREAM\s+variable=(\w+)\s+depth=(\d+)", text):
         t, pack = _fixed(types.get(m.group(1)), typedefs)
-        out.append((m.group(1), int(m.group(2)), (t.width if t is not None else 16) * pack))
+        out.append((m.group(1), int(m.group(2)), t.width if t is not None else 16, pack))
     return out
 
 
@@ -144,21 +163,31 @@ def _strip_comments_but_names(text: str) -> str:
     return "\n".join(line for line in text.splitlines() if not line.strip().startswith("//"))
 
 
-def _tcl(root: Path) -> tuple[str, float, float, str]:
-    """(part, clock period ns, clock uncertainty ns, multiplier mapping) from project.tcl / build_prj.tcl."""
-    text = "\n".join(p.read_text(errors="replace") for p in (root / "project.tcl", root / "build_prj.tcl")
-                     if p.is_file())
-    if not text:
-        raise DataError(f"{root} has neither project.tcl nor build_prj.tcl: the part and the clock are unknown")
+def _tcl(root: Path) -> tuple[str, float, float, str, dict, list]:
+    """(part, clock period ns, clock uncertainty ns, multiplier mapping, flow, assumptions) from project.tcl /
+    build_prj.tcl; a project without them gets hepfpga's default part and clock, said in `assumptions`."""
+    files = [p for p in (root / "project.tcl", root / "build_prj.tcl") if p.is_file()]
+    text = "\n".join(p.read_text(errors="replace") for p in files)
+    config = root / "hls4ml_config.yml"
+    yaml_text = config.read_text(errors="replace") if config.is_file() else ""
+    yaml_backend = _tcl_value(yaml_text, r"^Backend:\s*['\"]?(\w+)")
+    flow = {"backend": (yaml_backend or _tcl_value(text, r"set\s+backend\s+\"?(\w+)") or "").lower() or None,
+            "layout": files[0].name if files else "none"}
     part = _tcl_value(text, r"set\s+part\s+\"?\{?([\w-]+)") or _tcl_value(text, r"set_part\s+\{?([\w-]+)")
     clock = _tcl_value(text, r"set\s+clock_period\s+([\d.]+)") or _tcl_value(text, r"create_clock\s+-period\s+([\d.]+)")
-    if part is None or clock is None:
-        raise DataError(f"the Tcl files of {root} name no {'part' if part is None else 'clock period'}")
+    assumptions = []
+    if part is None:
+        part = DEFAULT_PART
+        assumptions.append(f"no part in the project's Tcl files ({', '.join(p.name for p in files) or 'none found'}): "
+                           f"assumed {DEFAULT_PART}")
+    if clock is None:
+        clock = DEFAULT_CLOCK_NS
+        assumptions.append(f"no clock period in the project's Tcl files: assumed {DEFAULT_CLOCK_NS:g} ns")
     uncertainty = _tcl_value(text, r"set\s+clock_uncertainty\s+([\d.]+%?)") or "12.5%"
     clock = float(clock)
     unc = clock * float(uncertainty[:-1]) / 100 if uncertainty.endswith("%") else float(uncertainty)
     impl = _tcl_value(text, r"^\s*config_op\s+mul\s+.*-impl\s+(\w+)")
-    return part, clock, unc, impl if impl in ("dsp", "fabric") else "auto"
+    return part.lower(), clock, unc, impl if impl in ("dsp", "fabric") else "auto", flow, assumptions
 
 
 def _tcl_value(text: str, pattern: str) -> str | None:
@@ -177,7 +206,7 @@ def _structs(text: str, numbers: dict) -> dict[str, dict]:
             depth += {"{": 1, "}": -1}.get(text[i], 0)
             i += 1
         body = text[match.end(): i - 1]
-        fields = {"_base": match.group(2)}
+        fields = {"_base": match.group(2) or ""}
         for f in _FIELD.finditer(body):
             fields[f.group(1)] = _value(f.group(2), {**numbers, **fields})
         for t in _TYPEDEF.finditer(body):
@@ -233,25 +262,42 @@ def _layer(call, structs: dict, typedefs: dict, numbers: dict, weights_dir: Path
     config_name = next((a for a in reversed(template_args) if a in structs), None)
     if config_name is None:
         return None  # a helper without a configuration (e.g. nnet::copy)
-    config = dict(structs[config_name])
-    for key, value in list(config.items()):  # nested configurations (conv's mult_config, merge's ...)
-        if isinstance(value, str) and value in structs and key.endswith("config"):
-            config[key] = structs[value]
+    config = _resolve(structs[config_name], structs)
     type_args = template_args[: template_args.index(config_name)]
     if function in SINGLE_TYPE and len(type_args) == 1:  # the output's type is not a template argument
         type_args.append(SINGLE_TYPE[function] or type_args[0])
     types = [_fixed(t, typedefs) for t in type_args]
-    sizes = {"pack": types[0][1]} if types else {}
-    layer = Layer(name=name or config_name, function=function, config=config,
+    sizes = {"pack": types[0][1], "pack_out": types[-1][1]} if types else {}
+    layer = Layer(name=name or config_name, function=function, config=config, config_name=config_name,
                   input_types=[t for t, _ in types[:-1]] or [types[0][0]] if types else [],
                   output_type=types[-1][0] if types else None, sizes=sizes)
     layer.types = {k: _fixed(v, typedefs)[0] for k, v in config.items() if k.endswith("_t") and isinstance(v, str)}
+    _nested_types(config, typedefs)
     arg_names = [a.strip() for a in _split_args(args)]
     n_data = len(type_args)  # inputs and the output come first, then the weights
     layer.inputs, layer.output = arg_names[: n_data - 1], arg_names[n_data - 1] if n_data else ""
     for var in arg_names[n_data:]:
         layer.weights[var] = _read_weights(weights_dir, var)
     return layer
+
+
+def _resolve(fields: dict, structs: dict, depth: int = 0) -> dict:
+    """A configuration with the configurations it names (conv's mult_config, a GRU's mult_config1 and
+    activation configs, a separable convolution's depthwise/pointwise configs) resolved into dicts."""
+    out = dict(fields)
+    for key, value in fields.items():
+        if isinstance(value, str) and value in structs and not key.endswith("_t") and depth < 4:
+            out[key] = _resolve(structs[value], structs, depth + 1)
+    return out
+
+
+def _nested_types(config: dict, typedefs: dict) -> None:
+    """Give every nested configuration of `config` a "_types" entry: the Fixed type of each of its typedefs."""
+    for key, value in list(config.items()):
+        if isinstance(value, dict) and key != "_types":
+            value["_types"] = {k: _fixed(v, typedefs)[0] for k, v in value.items()
+                               if k.endswith("_t") and isinstance(v, str)}
+            _nested_types(value, typedefs)
 
 
 def _split_args(text: str) -> list[str]:
@@ -272,13 +318,20 @@ def _read_weights(weights_dir: Path, var: str) -> np.ndarray:
     txt, header = weights_dir / f"{var}.txt", weights_dir / f"{var}.h"
     try:
         if txt.is_file():
-            return np.array([float(v) for v in txt.read_text().replace("\n", ",").split(",") if v.strip()])
+            return _numbers(txt.read_text())
         if header.is_file():
             text = header.read_text(errors="replace")
             init = re.search(r"=\s*\{([^}]*)\}", text)
             if init:
-                return np.array([float(v) for v in init.group(1).split(",") if v.strip()])
+                return _numbers(init.group(1))
     except ValueError as err:
         raise DataError(f"cannot read the weights {var} in {weights_dir}: {err}") from err
     raise DataError(f"the weights {var} are missing: neither {txt} nor an initialised {header} exists; the "
                     "estimate counts multiplications by non-zero weights, so it needs them")
+
+
+def _numbers(text: str) -> np.ndarray:
+    """The comma- or line-separated numbers of `text` as float64 (ValueError naming a bad one)."""
+    fields = np.array(text.replace("\n", ",").split(","))
+    fields = np.char.strip(fields)
+    return fields[fields != ""].astype(np.float64)

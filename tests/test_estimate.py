@@ -100,7 +100,7 @@ def test_bad_projects(tmp_path, capsys):
     top = project / "firmware" / "myproject.cpp"
     top.write_text(top.read_text().replace("nnet::relu<", "nnet::mystery_activation<"))
     result = estimate_project(project)
-    assert result["not_estimated"] == ["relu1"] and "the totals exclude them" in result["notes"][0]
+    assert result["not_estimated"] == ["relu1"] and any("the totals exclude them" in n for n in result["notes"])
     assert main(["estimate", str(project)]) == 0 and "not estimated" in capsys.readouterr().out
     # a missing weight file
     for f in (project / "firmware" / "weights").glob("w2.*"):

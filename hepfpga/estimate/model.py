@@ -1,39 +1,36 @@
-"""Per-layer resource and latency model of hls4ml firmware, from what the HLS tool sees.
+"""Building blocks of the resource and latency model of hls4ml firmware, from what the HLS tool sees.
 
 Written here because hls4ml has none (its `dsp_aware_pruning` objectives count weights / reuse factor for
 weight widths >= 9, which misses every 8-bit design of the calibration set). The model follows what the
-HLS tool builds from hls4ml's templates; a few coefficients are calibrated on real C-synthesis reports
-(docs/estimates.md; `benchmarks/estimate_accuracy.py` scores the model on a fixtures folder):
+HLS tool builds from hls4ml's templates; its coefficients (`coefficients.py`) are fitted per tool and device
+family on real C-synthesis reports (docs/estimates.md):
 
 * A multiplication by a constant weight is strength-reduced through the weight's canonical signed-digit
   (CSD) form: one non-zero digit is a shift (free), two are one adder; three or more go to a DSP where
-  the tool may put multipliers there (`config_op mul -impl dsp`, or by default for data of at least
-  `DSP_MIN_DATA_BITS`), else to (digits - 1) LUT adders. A product of one input with one weight value is
-  built once however many outputs use it.
-* hls4ml's `multiplier_limit` (an ALLOCATION pragma) caps the multipliers; when it binds, the products
-  queue on the allowed multipliers and latency grows.
-* Sums are adder trees as wide as the accumulator; their depth and the clock give the pipeline depth.
-* Resource strategy: `multiplier_limit` general multipliers shared over `reuse_factor` cycles and the
-  weights in a ROM of `reuse_factor` words (block RAM when large).
-* Lookup tables (softmax, sigmoid, tanh, ...) are ROMs, one copy per parallel lookup.
-* io_stream: every stream between layers is a FIFO; convolutions and pooling read one pixel per cycle
-  through line buffers.
+  the tool may put multipliers there (`config_op mul -impl dsp`, or by default for data wide enough),
+  else to (digits - 1) LUT adders. A product of one input with one weight value is built once however many
+  outputs use it.
+* Sums are adder trees as wide as the accumulator; the multiplier's delay, the tree's depth and the clock
+  give the pipeline depth, and the registers hold what crosses each pipeline cut.
+* Resource strategy: general multipliers shared over `reuse_factor` cycles, each selecting its inputs,
+  the weights in a ROM of `reuse_factor` words.
+* Lookup tables are ROMs; stream FIFOs are shift registers or block RAM.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from hepfpga.estimate import coefficients as coef
 from hepfpga.firmware import Firmware, Layer
 
 
 @dataclass
 class Cost:
-    """Estimated latency (cycles), initiation interval (cycles) and resources of one layer."""
+    """Estimated latency (cycles), initiation interval (cycles) and resources of one layer (or one part of the
+    design), and the kind of hardware it is (whose calibration residuals give its uncertainty)."""
 
     latency: int = 0
     interval: int = 1
@@ -41,6 +38,13 @@ class Cost:
     lut: float = 0.0
     ff: float = 0.0
     bram_18k: float = 0.0
+    kind: str = ""
+
+    def add(self, other: Cost) -> Cost:
+        """Resources of both (latency and interval stay this one's)."""
+        self.dsp, self.lut, self.ff = self.dsp + other.dsp, self.lut + other.lut, self.ff + other.ff
+        self.bram_18k += other.bram_18k
+        return self
 
 
 class NotEstimated(Exception):
@@ -63,23 +67,38 @@ def estimator(*functions: str):
 
 @dataclass
 class Target:
-    """What the layers are built for: part, clock and how the tool maps multiplications."""
+    """What the layers are built for: part, clock, how the tool maps multiplications, and the coefficients of
+    the tool and device family."""
 
     part: object  # hepfpga.estimate.parts.Part or None
     clock_ns: float  # effective: period minus uncertainty
     mul_impl: str
     io_type: str
+    coef: dict = field(default_factory=dict)
+    dataflow: bool = False
+    #: Fitting: cycle counts as smooth functions of the coefficients (the expected value of the ceiling),
+    #: so that a least-squares fit sees a gradient.
+    smooth: bool = False
 
     @classmethod
-    def of(cls, fw: Firmware, part) -> Target:
-        return cls(part, fw.effective_clock_ns, fw.mul_impl, fw.io_type)
+    def of(cls, fw: Firmware, part, coef: dict) -> Target:
+        return cls(part, fw.effective_clock_ns, fw.mul_impl, fw.io_type, coef, fw.dataflow)
 
     def cycles(self, ns: float) -> int:
         """Register stages a combinational path of `ns` needs beyond the first cycle."""
+        if self.smooth:
+            return max(0.0, ns / self.clock_ns - 0.5)
         return max(0, math.ceil(ns / self.clock_ns - 1e-9) - 1)
 
+    def count(self, value: float) -> int:
+        """A coefficient that counts cycles, as a whole number (kept smooth while fitting)."""
+        return value if self.smooth else round(value)
 
-# --- building blocks ---------------------------------------------------------------------------------
+    def __getitem__(self, name: str) -> float:
+        return self.coef[name]
+
+
+# --- constant products ---------------------------------------------------------------------------------
 
 
 def csd_digits(raw) -> np.ndarray:
@@ -103,11 +122,12 @@ def dsp_per_product(a_bits: int, b_bits: int, part) -> int:
 
 @dataclass
 class Products:
-    """The multiplications of a constant-weight matrix by data, mapped to DSPs and LUTs."""
+    """The multiplications of a constant-weight matrix by data: counts by kind, and the sum per output."""
 
-    dsp: int  # distinct (input, weight) products on DSPs (times the slices each takes)
-    dsp_class: int  # distinct (input, weight) products of three or more digits (DSP, or fabric)
-    lut: float  # LUTs of the products built from adders
+    dsp: int  # DSP slices of the distinct >= 3-digit products (when they go to DSPs)
+    dsp_class: int  # distinct (input, weight) products of three or more digits
+    shift_add_bits: float  # bits of the two-digit products (one adder each)
+    fabric_digit_bits: float  # bits x (digits - 1) of the >= 3-digit products, if built in LUTs
     terms: np.ndarray  # terms of each output's sum (non-zero products and a non-zero bias)
 
     @property
@@ -120,62 +140,121 @@ class Products:
         return math.ceil(math.log2(top)) if top > 1 else 0
 
 
-def constant_products(raw: np.ndarray, data_bits: int, bias_nonzero, target: Target) -> Products:
-    """Map the products data[i] * W[i, j] of raw integer weights `raw` (n_in, n_out) to DSPs and LUTs."""
-    raw = np.asarray(raw, dtype=np.int64).reshape(raw.shape[0], -1)
+def _analyse(raw: np.ndarray, data_bits: int) -> tuple:
+    """Per-row distinct non-zero weights of (n_in, n_out) raw integers: bits of the two-digit products, and
+    {(digits, weight bit length): count} of the distinct products with three or more digits."""
     digits = csd_digits(raw)
-    to_dsp = target.mul_impl == "dsp" or (target.mul_impl == "auto" and data_bits >= coef.DSP_MIN_DATA_BITS)
-    dsp = dsp_class = 0
-    lut = 0.0
+    two_bits = 0.0
+    multi: dict = {}
     for row, row_digits in zip(raw, digits):
-        distinct = {}
-        for w, k in zip(row.tolist(), row_digits.tolist()):
-            if k >= 2:
-                distinct[w] = k
-        for w, k in distinct.items():
-            bits = data_bits + abs(w).bit_length()
-            if k == 2:
-                lut += coef.LUT_PER_SHIFT_ADD_BIT * bits
-            else:
-                dsp_class += 1
-                if to_dsp:
-                    dsp += dsp_per_product(data_bits, abs(w).bit_length() + 1, target.part)
-                else:
-                    lut += coef.LUT_PER_FABRIC_DIGIT_BIT * (k - 1) * bits
-    terms = (raw != 0).sum(axis=0) + np.asarray(bias_nonzero, dtype=np.int64).reshape(-1)
-    return Products(dsp, dsp_class, lut, terms)
+        keep = row_digits >= 2
+        if not keep.any():
+            continue
+        values, first = np.unique(row[keep], return_index=True)
+        d = row_digits[keep][first]
+        bitlen = np.floor(np.log2(np.maximum(np.abs(values), 1))).astype(np.int64) + 1
+        two = d == 2
+        two_bits += float((data_bits + bitlen[two]).sum())
+        for key in zip(d[~two].tolist(), bitlen[~two].tolist()):
+            multi[key] = multi.get(key, 0) + 1
+    return two_bits, multi
 
 
-def raw_weights(layer: Layer, prefix: str, type_key: str) -> np.ndarray | None:
-    """Raw integers of the layer's weight array whose variable starts with `prefix` (w, b, s)."""
-    name = next((k for k in layer.weights if k.startswith(prefix)), None)
-    t = layer.types.get(type_key)
+def constant_products(layer: Layer, raw: np.ndarray, data_bits: int, bias_nonzero, target: Target) -> Products:
+    """Map the products data[i] * W[i, j] of raw integer weights `raw` (n_in, n_out) to DSPs and LUTs (the
+    analysis of the weights is kept on the layer: fitting evaluates the model many times)."""
+    raw = np.asarray(raw, dtype=np.int64).reshape(raw.shape[0], -1)
+    cache = layer.__dict__.setdefault("_products", {})
+    key = (hash(raw.tobytes()), raw.shape, data_bits)
+    if key not in cache:
+        cache[key] = (_analyse(raw, data_bits), (raw != 0).sum(axis=0))
+    (two_bits, multi), nonzero = cache[key]
+    to_dsp = target.mul_impl == "dsp" or (target.mul_impl == "auto" and data_bits >= target["dsp_min_data_bits"])
+    count = sum(multi.values())
+    dsp = sum(n * dsp_per_product(data_bits, bits + 1, target.part) for (_, bits), n in multi.items()) if to_dsp else 0
+    fabric = 0.0 if to_dsp else float(sum(n * (k - 1) * (data_bits + bits) for (k, bits), n in multi.items()))
+    terms = nonzero + np.asarray(bias_nonzero, dtype=np.int64).reshape(-1)
+    return Products(dsp, count, two_bits, fabric, terms)
+
+
+def raw_weights(layer: Layer, prefix: str, type_key: str, config: dict | None = None) -> np.ndarray | None:
+    """Raw integers of the layer's weight array whose variable starts with `prefix` (w, b, s, d, p)."""
+    name = next((k for k in layer.weights if k.startswith(prefix) and k[len(prefix):].isdigit()), None)
+    t = _type(layer, type_key, config)
     if name is None or t is None:
         return None
     return t.to_raw(layer.weights[name])
+
+
+def _type(layer: Layer, key: str, config: dict | None = None):
+    """The Fixed type a configuration typedef stands for (in nested configuration `config` when given)."""
+    if config is not None and key in config.get("_types", {}):
+        return config["_types"][key]
+    return layer.types.get(key)
 
 
 def width_of(t, default: int = 16) -> int:
     return t.width if t is not None else default
 
 
-def rom_bram(depth: int, width: int) -> int:
-    """18 Kb block RAMs of a ROM of `depth` words of `width` bits (the best of the block's shapes)."""
-    if depth * width <= coef.ROM_LUT_BITS:
+def data_bits_of(layer: Layer) -> int:
+    return width_of(layer.input_types[0] if layer.input_types else None)
+
+
+# --- pipelines ------------------------------------------------------------------------------------------
+
+
+def cut_bits(terms: np.ndarray, accum_bits: int, mult_ns: float, stages: float, target: Target) -> float:
+    """Bits the pipeline registers of adder trees hold: at each of `stages` clock edges, the partial sums of
+    the highest tree level completed by then (the products themselves before the first level)."""
+    if stages <= 0 or terms.size == 0:
+        return 0.0
+    top = int(terms.max())
+    depth = math.ceil(math.log2(top)) if top > 1 else 0
+    total = 0.0
+    live = terms[terms > 0].astype(float)
+    for k in range(1, math.ceil(stages) + 1):
+        weight = min(1.0, stages - (k - 1))  # a fractional last stage while fitting
+        t = k * target.clock_ns - mult_ns
+        if target.smooth:
+            level = 0.0 if t < 0 else min(depth, t / target["adder_ns"] + 0.5)
+            total += weight * float((live / 2.0**level).clip(min=1).sum())
+        else:
+            level = 0 if t < 0 else min(depth, int(t / target["adder_ns"]) + 1)
+            total += weight * float(np.ceil(live / 2.0**level).sum())
+    return total * accum_bits
+
+
+# --- memories -------------------------------------------------------------------------------------------
+
+#: Block RAM shapes (depth, width) of one 18 Kb block.
+BRAM_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
+
+
+def bram_blocks(depth: int, width: int) -> int:
+    """18 Kb block RAMs of a memory of `depth` words of `width` bits (the best of the block's shapes)."""
+    if depth <= 0 or width <= 0:
         return 0
-    return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in coef.BRAM_SHAPES)
+    return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in BRAM_SHAPES)
 
 
-def rom_lut(depth: int, width: int) -> float:
-    """LUTs of a ROM small enough to stay in fabric (64 bits per LUT)."""
-    return 0.0 if depth * width > coef.ROM_LUT_BITS else math.ceil(depth * width / 64)
+def rom(depth: int, width: int, target: Target) -> Cost:
+    """A ROM of constants: LUTs (64 bits each) when small, else block RAM."""
+    if depth * width <= target["rom_lut_bits"]:
+        return Cost(lut=math.ceil(depth / 64) * width)
+    return Cost(bram_18k=bram_blocks(depth, width), lut=width / 8)
 
 
-def fifo(depth: int, width: int) -> Cost:
-    """A stream FIFO: registers when shallow, shift-register LUTs, or block RAM when large."""
-    bits = depth * width
+#: Block RAM shapes a FIFO uses (the tools do not build FIFOs in the 512 x 36 shape).
+FIFO_SHAPES = BRAM_SHAPES[:-1]
+
+
+def fifo(depth: int, width: int, target: Target) -> Cost:
+    """A FIFO of `depth` words of `width` bits: registers when at most 2 deep, a shift register in LUTs up to
+    `fifo_srl_depth` words, else block RAM (with its address and control logic)."""
     if depth <= 2:
-        return Cost(ff=bits)
-    if bits <= coef.FIFO_LUT_BITS:
-        return Cost(lut=math.ceil(depth / 32) * width + 20, ff=width + 10)
-    return Cost(lut=40, ff=width + 20, bram_18k=rom_bram(depth, width) or 1)
+        return Cost(lut=target["fifo_lut"] + 0.5 * width, ff=target["fifo_ff"], kind="fifo")
+    if depth <= target["fifo_srl_depth"]:
+        return Cost(lut=target["fifo_lut"] + width * math.ceil(depth / 32), ff=target["fifo_ff"] + 1, kind="fifo")
+    blocks = min(math.ceil(depth / d) * math.ceil(width / w) for d, w in FIFO_SHAPES)
+    return Cost(lut=target["fifo_lut"] + width + 25, ff=24 + 0.6 * width + 0.0135 * depth, bram_18k=blocks, kind="fifo")
