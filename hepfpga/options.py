@@ -81,8 +81,28 @@ class FirmwareOptions:
     strategy: str = option(STRATEGY, "hls4ml strategy", choices=STRATEGIES)
 
 
+#: Share of each resource of the part a design found by --fit may use.
+MAX_SHARE = 0.8
+
+
 @dataclass
-class ConvertOptions(FirmwareOptions):
+class FitOptions:
+    """What `--fit` makes a design meet (`hepfpga.estimate.search`): the part's resources, and optionally a
+    latency and the interval at which new inputs arrive."""
+
+    fit: bool = option(False, "when the estimate misses the part (or the latency/interval asked), choose per-layer "
+                              "reuse factors and strategies (and io_stream if needed) that meet it, with the estimate "
+                              "in the loop")
+    max_share: float = option(MAX_SHARE, "--fit: largest share of each resource of the part to use", low=0.0,
+                              low_open=True, high=1.0)
+    max_latency_ns: float | None = option(None, "--fit: latency the design must stay within", unit="ns", low=0.0,
+                                          low_open=True)
+    min_interval: int | None = option(None, "--fit: cycles between new inputs (the trigger's event spacing): the "
+                                            "design's initiation interval must not exceed it", unit="cycles", low=1)
+
+
+@dataclass
+class ConvertOptions(FitOptions, FirmwareOptions):
     """Options of `convert_model` / `hepfpga convert`."""
 
     target_error: float = option(TARGET_ERROR, "float models: quantization step per layer <= this x the layer's RMS",

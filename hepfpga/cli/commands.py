@@ -40,15 +40,40 @@ def _estimate(args) -> int:
     from hepfpga.estimate import estimate_project
     from hepfpga.report.summaries import estimate_summary
 
-    result = estimate_project(args.project, part=args.part)
+    fit = opts.from_arguments(opts.FitOptions, args)
+    opts.check(fit)
+    result = estimate_project(args.project, part=args.part, tool=args.tool)
     if len(result["not_estimated"]) == len(result["layers"]):
         raise DataError(f"no layer of {args.project} is covered by the estimate model: "
                         f"{', '.join(r['type'] for r in result['layers'])}")
+    if fit.fit:
+        return _estimate_fit(args, fit, result)
     print(json.dumps(result, indent=1) if args.json else estimate_summary(result))
     if result["device"] is None:
-        print(f"hepfpga estimate: {result['notes'][0]}", file=sys.stderr)
+        print(f"hepfpga estimate: {next(n for n in result['notes'] if 'part table' in n)}", file=sys.stderr)
         return 2
     return 0
+
+
+def _estimate_fit(args, fit, result: dict) -> int:
+    """`estimate --fit`: the design search as a dry run (nothing written)."""
+    import json
+
+    from hepfpga.convert.fit import fit_summary
+    from hepfpga.errors import ConfigError
+    from hepfpga.estimate.search import Budget, fit_design
+    from hepfpga.firmware import read_firmware
+
+    if result["device"] is None:
+        raise ConfigError(f"--fit needs a part in hepfpga's table to fit into; {result['part']!r} is not (--part)")
+    search = fit_design(read_firmware(args.project), Budget(fit.max_share, fit.max_latency_ns, fit.min_interval),
+                        part=args.part, tool=args.tool)
+    search["io_type"] = result["io_type"]
+    print(json.dumps(search, indent=1) if args.json else fit_summary(search))
+    if not args.json and search["changes"]:
+        print("convert with these settings: `hepfpga convert MODEL --fit ...`, or put them in the project's "
+              "hls4ml configuration (LayerName: ReuseFactor, Strategy)")
+    return 0 if search["fits"] else EXIT_TARGET_MISSED
 
 
 def _scan(args) -> int:
@@ -119,11 +144,16 @@ def estimate_parser(sub) -> None:
                        description="Reads PROJECT as the HLS tool does (firmware/*.cpp, parameters.h, defines.h, "
                                    "weights, Tcl) and prints per layer and in total: latency (cycles, ns), initiation "
                                    "interval, DSP, LUT, FF, BRAM_18K and each as a share of the part; beside the "
-                                   "vendor's C-synthesis report when the project holds one. Exits 2 on bad input or "
+                                   "vendor's C-synthesis report when the project holds one; each total with its "
+                                   "uncertainty band. --fit: the per-layer reuse factors and strategies that would "
+                                   "make the design fit (a dry run; exits 3 when none does). Exits 2 on bad input or "
                                    "an unknown part.")
     p.add_argument("project", help="hls4ml project folder (any hls4ml version; hls4ml_config.yml not needed)")
     p.add_argument("--part", help="FPGA part to compare with (default: the project's own)")
+    p.add_argument("--tool", choices=("vivado_hls", "vitis_hls"),
+                   help="HLS tool whose coefficients to use (default: from the project's hls4ml backend)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    opts.add_arguments(p, opts.FitOptions)
     p.set_defaults(func=_estimate)
 
 

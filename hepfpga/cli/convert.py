@@ -154,6 +154,10 @@ def _convert(args) -> int:
     if predictions:
         save_array(predictions, np.load(Path(output) / "hepfpga" / "predictions.npy"))
         print(f"firmware predictions ({report['events']} events): {predictions}")
+    if "fit" in report and not report["fit"]["fits"]:
+        print(f"hepfpga convert: --fit found no design within the budget; the project holds the closest one "
+              f"(it misses {'; '.join(report['fit']['misses'])})", file=sys.stderr)
+        return EXIT_TARGET_MISSED
     return 0 if report["passed"] else EXIT_TARGET_MISSED
 
 
@@ -215,8 +219,10 @@ def convert_parser(sub) -> None:
                        help="convert a trained Keras/QKeras model into a verified HLS project",
                        description="Load MODEL, choose firmware precisions (from calibration data for float models, "
                                    "from the quantizers for QKeras models), write an hls4ml project, compile its "
-                                   "C++ emulation with g++ and compare it with Keras. Exits 3 when argmax agreement "
-                                   "is below --min-agreement, 2 on bad input.")
+                                   "C++ emulation with g++ and compare it with Keras. With --fit, first choose "
+                                   "per-layer reuse factors and strategies (and io_stream if needed) that make the "
+                                   "design fit the part. Exits 3 when argmax agreement is below --min-agreement or "
+                                   "--fit cannot fit, 2 on bad input.")
     p.add_argument("model", nargs="?", help="full-model .h5, .keras, SavedModel folder, or architecture .json (with "
                                             "--weights); optional with --hls4ml-config")
     p.add_argument("--weights", help="weights .h5 for an architecture .json")

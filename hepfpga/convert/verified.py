@@ -65,6 +65,12 @@ def convert_model(model, output_dir: str | Path, calibration=None, validation=No
             "(hls4ml's bit-exact pass mis-types them)")
     output_dir = Path(output_dir)
     config = choose_config(model, cal, opt, config_override)
+    fields = {}
+    if opt.fit:
+        from hepfpga.convert.fit import fit_summary, fit_to_part
+
+        config, opt, fields["fit"] = fit_to_part(model, config, opt, log)
+        log(fit_summary(fields["fit"]))
     verified_on = val if val is not None else cal
     evaluation = evaluation_inputs(model, config, verified_on, opt.max_events)
     stamp = fingerprint(model, config, asdict(opt), arrays=(*cal, *(val or [None])))
@@ -76,6 +82,7 @@ def convert_model(model, output_dir: str | Path, calibration=None, validation=No
         with staged_project(output_dir, force=force, inputs=inputs) as stage:
             sources = {"precision_sources": precision_sources(config["LayerName"], config_override)} \
                 if config_override else {}
+            sources.update(fields)
             report, build = build_and_verify(model, stage, config, evaluation, opt, log, evaluated_on=evaluated_on,
                                              fingerprint=stamp, **sources)
             report, build = refine(model, stage, report, build, verified_on, opt, log, config_override,

@@ -31,7 +31,7 @@ DEFAULTS = {
     "lut_fabric_digit_bit": (1.6, "LUTs per bit per extra digit of a constant product built in fabric"),
     "ff_cut_bit": (0.55, "flip-flops per bit of the partial sums a pipeline register holds"),
     "ff_in_bit_stage": (0.13, "flip-flops per input bit per pipeline stage"),
-    "ff_saving_at_ii": (0.36, "registers of a layer starting a new input every II cycles: 1 / (1 + this x log2(II))"),
+    "ff_saving_at_ii": (0.36, "share of registers saved when a layer starts a new input every II > 1 cycles"),
     "dsp_min_data_bits": (10, "constant products of >= 3 digits go to DSPs for data at least this wide"),
     # Resource strategy (general multipliers shared over reuse_factor cycles)
     "res_extra_cycles": (4, "cycles of a Resource-strategy layer beyond its reuse factor"),

@@ -64,7 +64,7 @@ def product_cost(layer: Layer, target: Target, n_in: int, n_out: int, raw: np.nd
            + target["lut_fabric_digit_bit"] * p.fabric_digit_bits)
     ff = (target["ff_cut_bit"] * cut_bits(p.terms, accum_bits, mult_ns, min(stages, p.depth + 2), target)
           + target["ff_in_bit_stage"] * n_in * data_bits * min(latency, 4))
-    ff /= 1 + target["ff_saving_at_ii"] * math.log2(max(interval, 1))  # registers shared by II > 1 starts
+    ff /= 1 + target["ff_saving_at_ii"] * (interval > 1)  # registers shared when inputs come every II > 1 cycles
     return Cost(latency, interval, dsp, lut, ff, kind="dense")
 
 

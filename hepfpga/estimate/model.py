@@ -183,7 +183,10 @@ def raw_weights(layer: Layer, prefix: str, type_key: str, config: dict | None = 
     t = _type(layer, type_key, config)
     if name is None or t is None:
         return None
-    return t.to_raw(layer.weights[name])
+    cache = layer.__dict__.setdefault("_raw", {})  # kept: fitting and the design search ask many times
+    if (name, t) not in cache:
+        cache[(name, t)] = t.to_raw(layer.weights[name])
+    return cache[(name, t)]
 
 
 def _type(layer: Layer, key: str, config: dict | None = None):

@@ -119,16 +119,20 @@ def build_summary(s: dict) -> str:
 
 
 def estimate_summary(result: dict) -> str:
-    """An estimate (`hepfpga.estimate.estimate_project`): per layer and total, the share of the part, the
-    vendor report beside it when there is one, and the one-line verdict."""
+    """An estimate (`hepfpga.estimate.estimate_project`): per layer and total (with its uncertainty band), the
+    share of the part, the vendor report beside it when there is one, and the one-line verdict. Layers of a
+    kind without calibration data are marked with *."""
     columns = ("latency_cycles", "interval", "dsp", "lut", "ff", "bram_18k")
     rows = []
     for layer in result["layers"]:
         cells = [layer.get(c, "") for c in columns] if layer.get("estimated", True) else \
             ["not estimated"] + [""] * (len(columns) - 1)
-        rows.append([layer["name"], layer["type"], *cells])
-    total = result["total"]
-    rows.append(["total", "", *(total[c] for c in columns)])
+        kind = layer.get("kind", layer["type"]) + ("" if layer.get("calibrated", True) else " *")
+        rows.append([layer["name"], kind, *cells])
+    for part in result.get("overhead", []):
+        rows.append([f"({part['kind']})", "top function", "", "", *(part[c] for c in columns[2:])])
+    total, band = result["total"], result.get("band", {})
+    rows.append(["total", "", *(_with_band(total[c], band.get(c)) for c in columns)])
     if any(v is not None for v in result["percent"].values()):
         rows.append([f"% of {result['device']}", "", "", "",
                      *(f"{result['percent'][r]:.2f} %" for r in ("dsp", "lut", "ff", "bram_18k"))])
@@ -138,8 +142,18 @@ def estimate_summary(result: dict) -> str:
         rows.append(["error %", "", *("" if report["error_percent"][c] is None else f"{report['error_percent'][c]:+.0f}"
                                       for c in columns)])
     headers = ["layer", "kind", "latency (cycles)", "II", "DSP", "LUT", "FF", "BRAM_18K"]
-    lines = [f"Estimate (no vendor tool) for {result['part']} at {result['clock_ns']:g} ns "
-             f"({result['io_type']}, multipliers: {result['mul_impl']})", markdown(headers, rows)]
+    lines = [f"Estimate (no vendor tool) for {result['part']} ({result.get('family', '?')}, {result.get('tool', '?')}) "
+             f"at {result['clock_ns']:g} ns ({result['io_type']}, multipliers: {result['mul_impl']})",
+             markdown(headers, rows)]
+    if result.get("uncalibrated"):
+        lines.append(f"* no calibration data for {', '.join(result['uncalibrated'])}: indicative figures")
     lines += [f"note: {n}" for n in result["notes"]]
     lines.append(result["verdict"])
     return "\n".join(lines)
+
+
+def _with_band(value, band) -> str:
+    """'74,000 ± 20 %' (the band: the calibration residuals of the kinds the total is made of)."""
+    if not band or not value:
+        return f"{value:,}"
+    return f"{value:,} ± {100 * band:.0f} %"
