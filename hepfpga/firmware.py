@@ -82,6 +82,9 @@ class Firmware:
     flow: dict = field(default_factory=dict)
     #: What the reader had to assume (no Tcl file: default part and clock), said in the estimate.
     assumptions: list = field(default_factory=list)
+    #: Implementation choices of the hls4ml version that wrote the project, read from its own nnet_utils:
+    #: "rom_bram" (hls4ml >= 0.8 puts Resource-strategy weights in block RAM whatever their size).
+    traits: frozenset = frozenset()
 
     @property
     def effective_clock_ns(self) -> float:
@@ -122,7 +125,14 @@ def read_firmware(project_dir: str | Path) -> Firmware:
         "hls::stream" in text else "io_parallel"
     dataflow = re.search(r"#pragma\s+HLS\s+DATAFLOW", _strip_comments_but_names(text), re.I) is not None
     return Firmware(root, top.stem, part, clock, uncertainty, mul_impl, io_type, layers, _streams(text, typedefs),
-                    _ports(text, top.stem, typedefs), _aliases(text), dataflow, flow, assumptions)
+                    _ports(text, top.stem, typedefs), _aliases(text), dataflow, flow, assumptions, _traits(firmware))
+
+
+def _traits(firmware: Path) -> frozenset:
+    """Implementation choices visible in the project's own nnet_utils (absent: none assumed)."""
+    resource = firmware / "nnet_utils" / "nnet_dense_resource.h"
+    text = resource.read_text(errors="replace") if resource.is_file() else ""
+    return frozenset({"rom_bram"} if "ROM_nP_BRAM" in text else set())
 
 
 def _ports(text: str, name: str, typedefs: dict) -> list[tuple[str, Fixed | None]]:
@@ -275,6 +285,11 @@ def _layer(call, structs: dict, typedefs: dict, numbers: dict, weights_dir: Path
     _nested_types(config, typedefs)
     arg_names = [a.strip() for a in _split_args(args)]
     n_data = len(type_args)  # inputs and the output come first, then the weights
+    # a type argument without a data argument (a separable convolution's depthwise output type): the data
+    # arguments end where the weight files begin
+    while n_data > 1 and (weights_dir / f"{arg_names[n_data - 1]}.txt").is_file() or \
+            n_data > 1 and (weights_dir / f"{arg_names[n_data - 1]}.h").is_file():
+        n_data -= 1
     layer.inputs, layer.output = arg_names[: n_data - 1], arg_names[n_data - 1] if n_data else ""
     for var in arg_names[n_data:]:
         layer.weights[var] = _read_weights(weights_dir, var)

@@ -157,3 +157,117 @@ def test_estimates_follow_the_design(written, capsys):
     assert all({"name", "type", "latency_cycles", "dsp"} <= set(layer) for layer in out["layers"])
     assert main(["estimate", str(written["latency"]), "--part", "xc7z020clg400-1"]) == 0
     assert "% of xc7z020" in capsys.readouterr().out
+
+
+MORE = SYNTHESIS.parent / "synthesis-more"
+needs_more = pytest.mark.skipif(not MORE.is_dir(), reason="../shared/fixtures/synthesis-more is not beside this clone")
+
+
+@needs_more
+def test_every_design_of_other_sources_is_estimated():
+    """Conv1D/Conv2D, separable, GRU, io_stream, Resource strategy, hls4ml ~0.5-1.x, Vivado/Vitis HLS: no project
+    refused, no layer left out, and the shipped coefficients meet the estimates issue's shares on these reports."""
+    records = json.loads((MORE / "index.json").read_text())
+    within = {m: [] for m in ("latency_cycles", "dsp", "lut", "ff", "bram_18k")}
+    keys = {"latency_cycles": "latency_cycles_max", "dsp": "dsp", "lut": "lut", "ff": "ff", "bram_18k": "bram_18k"}
+    for record in records:
+        result = estimate_project(MORE / record["project_dir"])
+        assert result["not_estimated"] == [], (record["name"], result["not_estimated"])
+        assert set(result["band"]) >= set(within) and all(0 <= b <= 1 for b in result["band"].values())
+        for metric, key in keys.items():
+            truth = record["truth"][key]
+            within[metric].append(abs(result["total"][metric] - truth) <= 0.25 * truth)
+    shares = {m: np.mean(v) for m, v in within.items()}
+    for metric, share in {"latency_cycles": 0.7, "dsp": 0.7, "lut": 0.6, "bram_18k": 0.6, "ff": 0.5}.items():
+        assert shares[metric] >= share, shares
+
+
+@needs_more
+def test_tool_and_family_come_from_the_project(tmp_path, capsys):
+    """The hls4ml backend names the tool; --tool asks for another; no Tcl at all: default part and clock, said."""
+    vivado = estimate_project(MORE / "Hector-Plata-model1")
+    assert (vivado["tool"], vivado["family"]) == ("vivado_hls", "UltraScale+")
+    vitis = estimate_project(MORE / "Hector-Plata-model1", tool="vitis_hls")
+    assert vitis["tool"] == "vitis_hls" and vitis["total"]["ff"] != vivado["total"]["ff"]
+    assert estimate_project(MORE / "nrp-nautilus-model1")["tool"] == "vitis_hls"
+    assert estimate_project(MORE / "uw-acme-neutdet-uplane-reuse16")["family"] == "7-series"
+    project = shutil.copytree(MORE / "astitwlathe-my-hls-test", tmp_path / "prj")
+    for f in ("build_prj.tcl", "hls4ml_config.yml"):
+        (project / f).unlink()
+    result = estimate_project(project)
+    assert result["part"] == "xcvu13p-flga2577-2-e" and result["clock_ns"] == 5.0
+    assert any("assumed xcvu13p" in n for n in result["notes"]) and result["total"]["dsp"] > 0
+    with pytest.raises(SystemExit) as exit_:  # argparse: not one of the choices
+        main(["estimate", str(project), "--tool", "vitis"])
+    assert exit_.value.code == 2 and "invalid choice" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="--tool 'banana'"):
+        estimate_project(project, tool="banana")
+
+
+@needs_synthesis
+def test_uncalibrated_kinds_are_flagged(monkeypatch, capsys):
+    from hepfpga.estimate import coefficients
+    from hepfpga.estimate.project import UNCALIBRATED_BAND
+
+    kinds = {k: v for k, v in coefficients.calibrated_kinds().items() if k != "softmax"}
+    monkeypatch.setattr(coefficients, "calibrated_kinds", lambda: kinds)
+    result = estimate_project(SYNTHESIS / "CARDIO-DSP_reuse1")
+    assert result["uncalibrated"] == ["softmax"]
+    softmax = next(row for row in result["layers"] if row["type"] == "softmax")
+    assert softmax["calibrated"] is False
+    assert main(["estimate", str(SYNTHESIS / "CARDIO-DSP_reuse1")]) == 0
+    out = capsys.readouterr().out
+    assert "softmax *" in out and "no calibration data for softmax" in out
+    # a total made of the softmax alone would carry the assumed band
+    assert result["band"]["bram_18k"] == UNCALIBRATED_BAND
+
+
+def test_valid_reuse_factors_are_hls4ml_s():
+    from hls4ml.backends import get_backend
+
+    from hepfpga.estimate.search import valid_reuse_factors
+
+    backend = get_backend("Vitis")
+    for n_in, n_out in ((16, 64), (64, 32), (27, 4), (500, 500), (3, 16)):
+        assert valid_reuse_factors(n_in, n_out) == backend.get_valid_reuse_factors(n_in, n_out)
+
+
+@pytest.fixture(scope="module")
+def wide_mlp(tmp_path_factory):
+    """A trained 16-500-500-500-500-500-5 MLP (far too big for any part at reuse factor 1) and its data."""
+    tf.keras.utils.set_random_seed(3)
+    inp = tf.keras.Input((16,))
+    x = inp
+    for k in range(5):
+        x = tf.keras.layers.Dense(500, activation="relu", name=f"fc{k}")(x)
+    model = tf.keras.Model(inp, tf.keras.layers.Dense(5, activation="softmax", name="out")(x))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    data = np.random.default_rng(1).normal(size=(3000, 16)).astype("float32")
+    model.fit(data, (data[:, 0] > 0) + 2 * (data[:, 1] > 0), epochs=1, verbose=0)
+    return model, data
+
+
+def test_fit_makes_the_wide_mlp_fit_and_verifies_it(wide_mlp, tmp_path, capsys):
+    """estimate --fit (dry run) and convert --fit: every resource within 80 % of an xcvu13p, the firmware of the
+    design found verified against Keras; a latency budget nothing meets: exit 3 and the closest design."""
+    from hepfpga.convert import ConvertOptions, convert_model, write_project
+
+    model, data = wide_mlp
+    dry = write_project(model, tmp_path / "dry")
+    assert main(["estimate", str(tmp_path / "dry")]) == 0
+    assert "does NOT fit xcvu13p" in capsys.readouterr().out
+    assert main(["estimate", str(tmp_path / "dry"), "--fit", "--json"]) == 0
+    search = json.loads(capsys.readouterr().out)
+    assert search["fits"] and max(search["after"]["percent"].values()) <= 80
+    assert max(search["before"]["percent"].values()) > 1000 and search["changes"]
+    assert main(["estimate", str(tmp_path / "dry"), "--fit", "--max-latency-ns", "500"]) == 3
+    assert "CANNOT fit: the closest design found misses" in capsys.readouterr().out
+    assert main(["estimate", str(tmp_path / "dry"), "--fit", "--max-share", "1.5"]) == 2
+    del dry
+    report = convert_model(model, tmp_path / "fitted", data[:1000], data[1000:2000],
+                           ConvertOptions(fit=True, max_events=500, trace_events=200), log=lambda *a: None)
+    assert report["passed"] and report["fit"]["fits"]
+    assert all(share <= 80 for share in report["estimate"]["percent"].values()), report["estimate"]["percent"]
+    written = (tmp_path / "fitted" / "firmware" / "parameters.h").read_text()
+    assert "nnet::resource" in written
+    assert {c["layer"] for c in report["fit"]["changes"]} >= {"fc1", "fc2", "fc3", "fc4"}

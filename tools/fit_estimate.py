@@ -23,7 +23,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="+", type=Path, help="fixtures folders of synthesised hls4ml projects")
     parser.add_argument("--out", type=Path, default=coefficients.FITTED, help="JSON to write (default: %(default)s)")
-    parser.add_argument("--iterations", type=int, default=60, help="function evaluations of each fit")
+    parser.add_argument("--iterations", type=int, default=100, help="function evaluations of each fit")
     args = parser.parse_args()
     t0 = time.perf_counter()
     projects = [p for folder in args.folders for p in calibrate.read_folder(folder)]

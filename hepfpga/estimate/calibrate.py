@@ -178,7 +178,7 @@ OFFSETS = {"latency_cycles": 2.0, "interval": 2.0, "dsp": 2.0, "lut": 200.0, "ff
 ATTRS = {"latency_cycles": "latency", "interval": "interval", "dsp": "dsp", "lut": "lut", "ff": "ff",
          "bram_18k": "bram_18k"}
 #: Weight of a project's totals against one layer's figures; of the pull toward the starting values.
-TOTAL_WEIGHT, PRIOR_WEIGHT = 3.0, 0.5
+TOTAL_WEIGHT, PRIOR_WEIGHT = 6.0, 0.5
 
 
 def true_tool(project: Project) -> str:
@@ -263,8 +263,8 @@ def fit(projects: list[Project], start: dict | None = None, max_nfev: int = 60, 
         prior = PRIOR_WEIGHT * (x - x0)
         return np.concatenate([np.array(_residuals(projects, _table(params, x, start))), prior])
 
-    result = least_squares(residuals, x0, loss="soft_l1", f_scale=0.2, max_nfev=max_nfev, diff_step=0.05, ftol=1e-4,
-                           xtol=1e-4,
+    result = least_squares(residuals, x0, loss="soft_l1", f_scale=0.2, max_nfev=max_nfev, diff_step=0.05, ftol=1e-6,
+                           xtol=1e-6,
                            x_scale=1.0)
     log(f"fit: {len(params)} coefficients, {len(result.fun)} residuals, cost {result.cost:.2f} "
         f"({result.nfev} evaluations)")

@@ -85,7 +85,8 @@ def _resource_product(target: Target, n_in, n_out, data_bits, accum_bits, weight
     lut = mults * (target["lut_res_acc_bit"] * accum_bits + target["lut_mux_bit"] * data_bits * max(sources - 1, 0) / 3)
     lut += target["lut_res_layer"]
     ff = target["ff_res_bit"] * mults * accum_bits + n_out * accum_bits + target["ff_res_layer"]
-    weights = rom(rf, mults * weight_bits, target)
+    weights = rom(rf, mults * weight_bits, target) if "rom_bram" not in target.traits else \
+        Cost(bram_18k=bram_blocks(rf, mults * weight_bits), lut=mults * weight_bits / 8)
     return Cost(latency, rf, dsp, lut + fabric + weights.lut, ff, weights.bram_18k, kind="dense_resource")
 
 
@@ -436,6 +437,21 @@ def merge(layer: Layer, target: Target) -> Cost:
         cost.lut += target["lut_stream_layer"]
         cost.ff += target["ff_stream_layer"]
     return cost
+
+
+@estimator("embedding")
+def embedding(layer: Layer, target: Target) -> Cost:
+    """A lookup of n_in indices in a vocab_size x n_out table: one ROM per two parallel lookups (io_parallel),
+    one lookup per input word (io_stream)."""
+    n_in, n_out = int(layer.get("n_in") or 1), int(layer.get("n_out") or 1)
+    vocab = int(layer.get("vocab_size") or 1)
+    width = n_out * width_of(layer.types.get("embeddings_t") or layer.output_type)
+    table = rom(vocab, width, target)
+    lookups = n_in if target.io_type == "io_parallel" else 1
+    copies = math.ceil(lookups / 2) if table.bram_18k else lookups
+    latency = (1 if table.bram_18k else 0) + (n_in + 1 if target.io_type == "io_stream" else 0)
+    return Cost(latency, max(1, latency), 0, copies * table.lut + 20 * n_in, n_in * width * target["ff_cast_bit"],
+                copies * table.bram_18k, kind="embedding")
 
 
 # --- recurrent layers ----------------------------------------------------------------------------------------

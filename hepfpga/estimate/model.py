@@ -76,13 +76,14 @@ class Target:
     io_type: str
     coef: dict = field(default_factory=dict)
     dataflow: bool = False
+    traits: frozenset = frozenset()  # of the hls4ml version that wrote the project (Firmware.traits)
     #: Fitting: cycle counts as smooth functions of the coefficients (the expected value of the ceiling),
     #: so that a least-squares fit sees a gradient.
     smooth: bool = False
 
     @classmethod
     def of(cls, fw: Firmware, part, coef: dict) -> Target:
-        return cls(part, fw.effective_clock_ns, fw.mul_impl, fw.io_type, coef, fw.dataflow)
+        return cls(part, fw.effective_clock_ns, fw.mul_impl, fw.io_type, coef, fw.dataflow, traits=fw.traits)
 
     def cycles(self, ns: float) -> int:
         """Register stages a combinational path of `ns` needs beyond the first cycle."""

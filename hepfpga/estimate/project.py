@@ -182,6 +182,8 @@ def bands(parts_: list[Cost], total: Cost) -> dict:
     """Relative uncertainty of each total: the calibration residuals of the kinds it is made of, weighted by
     their share of it (kinds without calibration data count UNCALIBRATED_BAND)."""
     table = coefficients.bands()
+    calibrated = coefficients.calibrated_kinds()
+    table = {kind: by for kind, by in table.items() if kind in calibrated}
     out = {}
     for metric, attr in (("latency_cycles", "latency"), ("interval", "interval"), ("dsp", "dsp"), ("lut", "lut"),
                          ("ff", "ff"), ("bram_18k", "bram_18k")):
