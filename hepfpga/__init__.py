@@ -26,6 +26,8 @@ _API = {
     "load_model": "hepfpga.models.load",
     "ConvertOptions": "hepfpga.options",
     "convert_model": "hepfpga.convert.verified",
+    "compress_model": "hepfpga.compress.flow",
+    "CompressOptions": "hepfpga.options",
     "write_project": "hepfpga.convert.write",
     "base_config": "hepfpga.convert.config",
     "csim_project": "hepfpga.csim.simulate",

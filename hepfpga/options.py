@@ -123,6 +123,41 @@ class ConvertOptions(FitOptions, FirmwareOptions):
                                   "diverging layers widened", low=0, high=10)
 
 
+TASKS = ("classification", "regression")
+PRUNING = ("magnitude", "neurons", "none")
+METHODS = ("qkeras", "hgq")
+
+
+@dataclass
+class CompressOptions(FitOptions, FirmwareOptions):
+    """Options of `compress_model` / `hepfpga compress`: pruning, quantization-aware training, the firmware."""
+
+    task: str | None = option(None, "classification or regression (default: classification when the model ends in "
+                                    "a softmax or sigmoid, else regression)", choices=TASKS)
+    sparsity: float = option(0.5, "magnitude pruning: fraction of the weights set to zero; neurons: fraction of "
+                                  "each hidden Dense layer's neurons removed", low=0.0, high=0.99)
+    pruning: str = option("magnitude", "magnitude (tfmot, every prunable layer), neurons (whole Dense neurons "
+                                       "removed), or none", choices=PRUNING)
+    weight_bits: int = option(6, "qkeras: bits of every weight and bias", unit="bits", low=2, high=16)
+    activation_bits: int = option(6, "qkeras: bits of every ReLU output", unit="bits", low=2, high=16)
+    method: str = option("qkeras", "qkeras: fixed bit widths; hgq: per-weight bit widths learned under --beta",
+                         choices=METHODS)
+    beta: float = option(1e-5, "hgq: weight of the resource (bit operations) regulariser", low=0.0)
+    float_epochs: int = option(0, "train the float model first for this many epochs (0: it is trained already)",
+                               low=0)
+    epochs: int = option(30, "fine-tune epochs of each step (pruning, quantization-aware training)", low=1)
+    batch_size: int | None = option(None, "training batch size (default: about 100 steps per epoch, 32 to 1024)",
+                                    low=1)
+    learning_rate: float = option(5e-4, "fine-tune learning rate", low=0.0, low_open=True)
+    max_loss: float | None = option(None, "largest loss of the firmware against float allowed: accuracy points "
+                                          "(classification, default 1) or relative MSE (regression, default 0.1)",
+                                    low=0.0)
+    validation_fraction: float = option(0.2, "share of --data held out for validation when no --validation is given",
+                                        low=0.0, low_open=True, high=0.9)
+    max_events: int = option(100_000, "validation events the firmware is run on (all of them up to this)", low=1)
+    seed: int = option(42, "random seed of the split and of training", low=0)
+
+
 @dataclass
 class CsimOptions:
     """Options of `hepfpga csim` (C-simulation of an existing project)."""

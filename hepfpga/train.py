@@ -39,6 +39,36 @@ def _fit_classifier(trainable, n_classes: int, x_train, y_train, x_val, y_val, e
                          callbacks=cbs, verbose=verbose)
 
 
+def fit_task(model, x_train, y_train, x_val, y_val, task: str, epochs: int = 10, batch_size: int = 256,
+             learning_rate: float = 1e-3, callbacks=(), early_stopping: bool = False, from_logits: bool = False,
+             verbose: int = 0, seed: int = 0):
+    """Compile and fit any model for `task`: "classification" (labels as class indices (N,), categorical
+    cross-entropy; one output: binary) or "regression" (targets shaped like the output, mean squared error).
+    Inputs may be one array or a list (several inputs). `from_logits`: the model ends without its softmax or
+    sigmoid. Returns the Keras History."""
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(seed)
+    n_out = int(np.prod(model.output_shape[1:]))
+    if task == "classification":
+        if n_out == 1:
+            loss = tf.keras.losses.BinaryCrossentropy(from_logits=from_logits)
+            y_train, y_val = (np.asarray(y, dtype=np.float32).reshape(-1, 1) for y in (y_train, y_val))
+        else:
+            loss = tf.keras.losses.CategoricalCrossentropy(from_logits=from_logits)
+            y_train, y_val = (tf.keras.utils.to_categorical(y, n_out) for y in (y_train, y_val))
+        metrics = ["accuracy"]
+    else:
+        loss, metrics = "mse", []
+    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
+    cbs = list(callbacks)
+    if early_stopping:
+        cbs.append(tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=6, restore_best_weights=True))
+    cbs.append(tf.keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, min_lr=1e-5))
+    return model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
+                     callbacks=cbs, verbose=verbose)
+
+
 def fit_autoencoder(model, x_train: np.ndarray, x_val: np.ndarray, epochs: int = 20, batch_size: int = 256,
                     learning_rate: float = 1e-3, noise: float = 0.0, callbacks=(), verbose: int = 2, seed: int = 0):
     """Train `model` to reproduce its inputs (mean squared error); returns the Keras History.

@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 from hepfpga.cli.commands import build_parser, demo_parser, estimate_parser, models, scan_parser
+from hepfpga.cli.compress import compress_parser
 from hepfpga.cli.convert import convert_parser, csim_parser
 
 
@@ -36,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
                                      allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"hepfpga {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (demo_parser, convert_parser, csim_parser, build_parser, estimate_parser, scan_parser):
+    for add in (demo_parser, convert_parser, compress_parser, csim_parser, build_parser, estimate_parser, scan_parser):
         add(sub)
     p = sub.add_parser("models", allow_abbrev=False,
                        help="list the model builders and their options")

@@ -17,13 +17,17 @@ def add_data_options(p) -> None:
                                       "a model with several inputs one group per input: 'hits=b1,b2;n_hits=b3'")
     p.add_argument("--scaler", help="scaler.json to standardise .root/.npy features as in training")
     p.add_argument("--key", help="array name inside an .npz file (several inputs: one array per input name)")
+    p.add_argument("--pad", type=int, help="jagged .root branches (a list per event, e.g. particles): pad with zeros "
+                                           "or truncate every event to PAD entries")
+    p.add_argument("--sort-by", help="with --pad: sort each event's entries by this jagged branch, largest first, "
+                                     "before truncating (e.g. the particles' pT)")
 
 
 def _load_data(args, path, model):
     from hepfpga.data import load_model_inputs
 
     return load_model_inputs(path, _input_shapes(model), tree=args.tree, branches=args.branches, scaler=args.scaler,
-                             key=args.key)
+                             key=args.key, pad=args.pad, sort_by=args.sort_by)
 
 
 def _input_shapes(model) -> dict[str, tuple]:

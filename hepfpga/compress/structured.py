@@ -105,3 +105,65 @@ def aggregate_neurons(model, tolerance: float, name: str | None = None):
         weights[i] = (kernel[:, keep], bias[keep])
         weights[i + 1] = (following[keep], weights[i + 1][1])
     return _rebuild(model, weights, name or f"{model.name}_aggregated"), merged
+
+
+#: Layers that act on each feature alone: a neuron removed before them is removed through them.
+PER_FEATURE = ("Activation", "ReLU", "LeakyReLU", "Dropout", "BatchNormalization")
+
+
+def remove_units(model, fraction: float, name: str | None = None):
+    """Any model: each Dense layer whose output reaches exactly one other Dense layer (through per-feature layers:
+    activations, dropout, batch normalisation) keeps its ceil((1 - fraction) * units) most important neurons
+    (importance as in `remove_neurons`); the next layer loses the matching inputs. Layers feeding several
+    layers, merges, flattens or the output keep every neuron. Returns (new model, {layer: neurons removed})."""
+    from hepfpga.compress import graph
+
+    if not 0.0 <= fraction < 1.0:
+        raise ConfigError(f"the fraction of neurons removed must be in [0, 1), got {fraction}")
+    graph.check_names_unique(model)
+    config = graph.functional_config(model)
+    entries = {layer["name"]: layer for layer in config["config"]["layers"]}
+    outputs = {ref[0] for ref in config["config"]["output_layers"]}
+    plans = {}  # dense -> (kept neurons, per-feature layers between, next dense)
+    for layer in model.layers:
+        if type(layer).__name__ != "Dense" or layer.name in outputs:
+            continue
+        path, current = [], layer.name
+        following = graph.consumers(config, current)
+        while len(following) == 1 and following[0]["class_name"] in PER_FEATURE and current not in outputs:
+            current = following[0]["name"]
+            path.append(current)
+            following = graph.consumers(config, current)
+        if len(following) != 1 or following[0]["class_name"] != "Dense" or current in outputs:
+            continue
+        kernel, *rest = layer.get_weights()
+        bias = rest[0] if rest else np.zeros(kernel.shape[1])
+        out_kernel = model.get_layer(following[0]["name"]).get_weights()[0]
+        importance = np.linalg.norm(np.vstack([kernel, bias[None]]), axis=0) * np.linalg.norm(out_kernel, axis=1)
+        keep = np.sort(np.argsort(-importance, kind="stable")[: max(1, int(np.ceil((1 - fraction) * len(bias))))])
+        plans[layer.name] = (keep, path, following[0]["name"])
+        entries[layer.name]["config"]["units"] = int(len(keep))
+    if not plans:
+        raise ConfigError(f"no Dense layer of {model.name!r} feeds exactly one other Dense layer: there is no neuron "
+                          "to remove (use magnitude pruning)")
+    new = graph.build(config)
+    inputs_kept = {nxt: keep for keep, _, nxt in plans.values()}
+    features_kept = {p: keep for keep, path, _ in plans.values() for p in path}
+    originals = {layer.name: layer for layer in model.layers}
+    for layer in new.layers:
+        if layer.name not in originals:  # the input layer of a Sequential model made functional
+            continue
+        weights = originals[layer.name].get_weights()
+        if layer.name in inputs_kept:
+            weights[0] = weights[0][inputs_kept[layer.name]]
+        if layer.name in plans:
+            keep = plans[layer.name][0]
+            weights = [weights[0][:, keep], *(w[keep] for w in weights[1:])]
+        elif layer.name in features_kept:
+            weights = [w[features_kept[layer.name]] for w in weights]
+        if weights:
+            layer.set_weights(weights)
+    removed = {n: int(model.get_layer(n).units - len(keep)) for n, (keep, _, _) in plans.items()}
+    if name:
+        new._name = name
+    return new, removed

@@ -30,7 +30,7 @@ CONVERT_REPORT = "convert.json"
 
 def convert_model(model, output_dir: str | Path, calibration=None, validation=None,
                   options: ConvertOptions | None = None, config_override: dict | None = None, force: bool = False,
-                  log=print, inputs=()) -> dict:
+                  log=print, inputs=(), extras=None) -> dict:
     """Convert a trained Keras/QKeras `model` into a verified HLS project in `output_dir`.
 
     `calibration` (N, *input_shape) sets float-model precisions (`hepfpga.convert.rules`) and, unless
@@ -40,6 +40,8 @@ def convert_model(model, output_dir: str | Path, calibration=None, validation=No
     `config_override` is an hls4ml-style config dict merged over the inferred one. An unchanged model,
     configuration and data whose project already exists is not rebuilt: the earlier report is returned.
     `inputs`: files the caller read (model, data, configuration): the project is never written over them.
+    `extras(results folder, report, firmware outputs)`: writes more into `<project>/hepfpga/` before the project
+    is moved into place (so that it appears complete or not at all).
     Returns the report dict; `report["passed"]`: for softmax classifiers argmax agreement >=
     `options.min_agreement`, for other outputs max |firmware - Keras| <= `options.max_relative_error` of the
     Keras output range.
@@ -88,6 +90,8 @@ def convert_model(model, output_dir: str | Path, calibration=None, validation=No
             report, build = refine(model, stage, report, build, verified_on, opt, log, config_override,
                                    evaluated_on=evaluated_on, fingerprint=stamp, **sources)
             write_reports(report, build, stage / RESULTS)
+            if extras is not None:
+                extras(stage / RESULTS, report, build["predictions"])
     log("\n" + convert_summary(report))
     log(f"\nHLS project: {output_dir}/   config (re-runnable with --config): {output_dir / RESULTS}/hls4ml_config.yml")
     results = output_dir / RESULTS

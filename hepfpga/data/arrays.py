@@ -15,11 +15,12 @@ from hepfpga.errors import DataError
 
 def load_inputs(path: str | Path, input_shape: Sequence[int], tree: str | None = None,
                 branches: Sequence[str] | None = None, scaler: str | Path | None = None,
-                key: str | None = None) -> np.ndarray:
+                key: str | None = None, pad: int | None = None, sort_by: str | None = None) -> np.ndarray:
     """Load model inputs and check them against `input_shape` (the model's, without the batch axis).
 
     `.npy`: the array. `.npz`: the array named `key`, else the only array, else one named `x` or `X`.
-    `.root`: `branches` of `tree`, one column each (read with uproot). A saved `scaler` is applied
+    `.root`: `branches` of `tree`, one column each (read with uproot; jagged ones padded or truncated to `pad`
+    entries, sorted by `sort_by` first). A saved `scaler` is applied
     (column names must match). Flat data whose row size equals the input size is reshaped.
     Returns float32 of shape (N, *input_shape); raises DataError on shape mismatch or NaN/inf.
     """
@@ -32,7 +33,7 @@ def load_inputs(path: str | Path, input_shape: Sequence[int], tree: str | None =
     if suffix == ".root":
         if not tree or not branches:
             raise DataError(f"{path} is a ROOT file: give the tree and the feature branches (--tree, --branches)")
-        x = read_features(path, tree, branches)
+        x = read_features(path, tree, branches, pad, sort_by)
     elif suffix in (".npy", ".npz"):
         try:
             data = np.load(path, allow_pickle=False)
@@ -72,7 +73,8 @@ def _checked(x: np.ndarray, input_shape: Sequence[int], what: str) -> np.ndarray
 
 
 def load_model_inputs(path: str | Path, inputs: dict[str, Sequence[int]], tree: str | None = None,
-                      branches: str | None = None, scaler: str | Path | None = None, key: str | None = None):
+                      branches: str | None = None, scaler: str | Path | None = None, key: str | None = None,
+                      pad: int | None = None, sort_by: str | None = None):
     """Inputs of a model with the input names and shapes `inputs` ({name: shape without the batch axis}):
     one array for a one-input model (`load_inputs`, `branches` comma-separated), else a list in the model's
     input order, from
@@ -86,7 +88,7 @@ def load_model_inputs(path: str | Path, inputs: dict[str, Sequence[int]], tree: 
         return load_testbench(path, inputs)
     if len(names) == 1:
         return load_inputs(path, inputs[names[0]], tree=tree, branches=branches.split(",") if branches else None,
-                           scaler=scaler, key=key)
+                           scaler=scaler, key=key, pad=pad, sort_by=sort_by)
     if scaler is not None:
         raise DataError("--scaler applies to one-input models; scale each input before saving it")
     suffix = path.suffix.lower()
@@ -106,7 +108,7 @@ def load_model_inputs(path: str | Path, inputs: dict[str, Sequence[int]], tree: 
         groups = _branch_groups(branches, names, path)
         if not tree:
             raise DataError(f"{path} is a ROOT file: give the tree (--tree)")
-        arrays = {n: read_features(path, tree, groups[n]) for n in names}
+        arrays = {n: read_features(path, tree, groups[n], pad, sort_by) for n in names}
     else:
         raise DataError(f"the model has {len(names)} inputs ({', '.join(names)}): give an .npz with one array per "
                         f"input name, a .root file with a branch group per input, or hls4ml testbench .dat "
@@ -116,6 +118,39 @@ def load_model_inputs(path: str | Path, inputs: dict[str, Sequence[int]], tree: 
         raise DataError(f"the inputs in {path} hold different numbers of events: "
                         + ", ".join(f"{n}: {len(a)}" for n, a in zip(names, out)))
     return out
+
+
+def load_labelled(path: str | Path, inputs: dict[str, Sequence[int]], tree: str | None = None,
+                  branches: str | None = None, label_branch: str | None = None, scaler: str | Path | None = None,
+                  pad: int | None = None, sort_by: str | None = None):
+    """Inputs and targets for training: (x as `load_model_inputs` gives it, y) from
+    - `.npz`: the inputs as `load_model_inputs` reads them (`x`, or one array per input name) and an array `y`;
+    - `.root`: the inputs from `branches` and the targets from `label_branch` (one branch of class indices or
+      regression targets, or several comma-separated branches: one-hot labels or several targets)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        if not path.is_file():
+            raise DataError(f"data file not found: {path}")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if "y" not in data.files:
+                    raise DataError(f"{path} holds arrays {list(data.files)}; training data need the targets as an "
+                                    "array named y (np.savez(file, x=..., y=...))")
+                y = np.asarray(data["y"])
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+            raise DataError(f"cannot read {path} as a NumPy .npz file ({type(err).__name__}: {err})") from err
+        x = load_model_inputs(path, inputs, scaler=scaler, key="x" if len(inputs) == 1 else None)
+        return x, y
+    if suffix == ".root":
+        if not label_branch:
+            raise DataError(f"{path} is a ROOT file: say which branch holds the labels or targets (--label-branch)")
+        x = load_model_inputs(path, inputs, tree=tree, branches=branches, scaler=scaler, pad=pad, sort_by=sort_by)
+        labels = [b.strip() for b in label_branch.split(",") if b.strip()]
+        y = read_features(path, tree, labels)
+        return x, (y[:, 0] if y.shape[1] == 1 else y)
+    raise DataError(f"training data {path}: give an .npz with the inputs and y, or a .root file with --tree, "
+                    "--branches and --label-branch")
 
 
 def _branch_groups(branches: str | None, names: list[str], path) -> dict[str, list[str]]:

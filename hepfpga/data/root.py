@@ -38,30 +38,62 @@ def _open_tree(path: str | Path, tree: str):
                         "is it complete and really a ROOT file?") from err
 
 
-def _read_branches(path, tree: str, branches: Sequence[str]) -> dict[str, np.ndarray]:
+def _read_branches(path, tree: str, branches: Sequence[str], pad: int | None = None,
+                   sort_by: str | None = None) -> dict[str, np.ndarray]:
+    """Numeric arrays of `branches`; jagged ones (a list per entry, e.g. per-particle values) padded with zeros
+    or truncated to `pad` entries, after sorting each entry by branch `sort_by` (descending) when given."""
     t = _open_tree(path, tree)
     try:
         keys = list(t.keys())
     except Exception as err:  # a damaged tree or RNTuple header
         raise DataError(f"cannot list the branches of {tree!r} in {path} ({type(err).__name__}: {err}); the file may "
                         "be truncated") from err
-    missing = [b for b in branches if b not in keys]
+    wanted = list(dict.fromkeys([*branches, *([sort_by] if sort_by else [])]))
+    missing = [b for b in wanted if b not in keys]
     if missing:
         raise DataError(f"tree {tree!r} in {path} has no branch {', '.join(map(repr, missing))}; "
                         f"branches in the tree: {', '.join(keys)}")
     try:
-        arrays = t.arrays(list(branches), library="np")
+        arrays = t.arrays(wanted, library="np")
     except Exception as err:
         raise DataError(f"cannot read branches from {tree!r} in {path} ({type(err).__name__}: {err}); "
                         "the file may be truncated") from err
-    if not isinstance(arrays, dict) or any(not isinstance(arrays.get(b), np.ndarray) for b in branches):
+    if not isinstance(arrays, dict) or any(not isinstance(arrays.get(b), np.ndarray) for b in wanted):
         raise DataError(f"{tree!r} in {path} did not read as numeric arrays (an RNTuple or nested types?); write "
                         "the features as flat numeric TTree branches")
-    for b in branches:
-        if arrays[b].dtype == object:
-            raise DataError(f"branch {b!r} in {path} is jagged (a different length per entry); pad or truncate it "
-                            "to a fixed size first (e.g. awkward.pad_none + fill_none)")
+    jagged = [b for b in wanted if arrays[b].dtype == object]
+    if jagged and pad is None:
+        raise DataError(f"branch {jagged[0]!r} in {path} is jagged (a different length per entry); give --pad N to "
+                        "pad with zeros or truncate every entry to N values (and --sort-by BRANCH to keep the N "
+                        "largest of BRANCH)")
+    if sort_by and sort_by not in jagged:
+        raise DataError(f"--sort-by {sort_by!r}: that branch of {path} is not jagged; sort by a per-entry list "
+                        "branch (e.g. the particles' pT)")
+    if jagged:
+        arrays.update(_padded(t, jagged, pad, sort_by, path))
     return arrays
+
+
+def _padded(t, branches: list[str], pad: int, sort_by: str | None, path) -> dict[str, np.ndarray]:
+    """Jagged branches as (N, pad) arrays: each entry sorted by `sort_by` (descending), truncated, zero-padded."""
+    import awkward as ak
+
+    if not isinstance(pad, int) or pad < 1:
+        raise DataError(f"--pad must be a positive number of entries, got {pad!r}")
+    arrays = t.arrays(branches, library="ak")
+    order = ak.argsort(arrays[sort_by], ascending=False) if sort_by else None
+    out = {}
+    for b in branches:
+        values = arrays[b]
+        if order is not None:
+            if not ak.all(ak.num(values) == ak.num(arrays[sort_by])):
+                raise DataError(f"branch {b!r} in {path} has other entry lengths than --sort-by {sort_by!r}")
+            values = values[order]
+        try:
+            out[b] = ak.to_numpy(ak.fill_none(ak.pad_none(values, pad, clip=True), 0)).astype(np.float64)
+        except (ValueError, TypeError) as err:
+            raise DataError(f"branch {b!r} in {path} is not a list of numbers per entry ({err})") from err
+    return out
 
 
 def _stack(arrays: dict[str, np.ndarray], features: Sequence[str], path) -> np.ndarray:
@@ -74,10 +106,12 @@ def _stack(arrays: dict[str, np.ndarray], features: Sequence[str], path) -> np.n
     return np.stack([arrays[b] for b in features], axis=-1)
 
 
-def read_features(path: str | Path, tree: str, branches: Sequence[str]) -> np.ndarray:
+def read_features(path: str | Path, tree: str, branches: Sequence[str], pad: int | None = None,
+                  sort_by: str | None = None) -> np.ndarray:
     """Read numeric `branches` of `tree` into an array (N, len(branches)), float32; fixed-size array
-    branches of shape (N, *S) give (N, *S, len(branches))."""
-    arrays = _read_branches(path, tree, list(branches))
+    branches of shape (N, *S) give (N, *S, len(branches)); jagged branches, padded or truncated to `pad`
+    entries (sorted by `sort_by` first), give (N, pad, len(branches))."""
+    arrays = _read_branches(path, tree, list(branches), pad, sort_by)
     return _stack(arrays, list(branches), path).astype(np.float32)
 
 

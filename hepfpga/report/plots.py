@@ -121,3 +121,35 @@ def pareto_plot(points: list[dict], x: str, x_label: str, path: str | Path, refe
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     return _save(fig, ax, path, title, dpi=130)
+
+
+def compression_plot(stages: dict[str, float], sparsity: dict[str, float], metric: str, path: str | Path,
+                     title: str = "") -> Path:
+    """Two panels: the model's metric after each compression step (float, pruned, quantized, firmware), and the
+    share of zero weights per layer."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [1, 1.6]})
+    names, values = list(stages), [stages[k] for k in stages]
+    bars = left.bar(names, values, color=["#4c72b0", "#55a868", "#c44e52", "#8172b2"][: len(names)])
+    for bar, value in zip(bars, values):
+        left.annotate(f"{value:.4g}", (bar.get_x() + bar.get_width() / 2, value), ha="center", va="bottom",
+                      fontsize=8)
+    low, high = min(values), max(values)
+    pad = (high - low) * 0.6 or abs(high) * 0.05 or 1.0
+    left.set_ylim(max(0.0, low - pad) if metric.startswith("accuracy") else 0.0, high + pad)
+    left.set_ylabel(metric)
+    left.set_title("after each step")
+    layers = list(sparsity)
+    right.barh(layers, [100 * sparsity[k] for k in layers], color="#55a868")
+    right.set_xlim(0, 100)
+    right.set_xlabel("zero weights (%)")
+    right.invert_yaxis()
+    right.tick_params(axis="y", labelsize=7)
+    right.set_title("sparsity per layer")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, right, path, "", dpi=130)

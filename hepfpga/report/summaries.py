@@ -157,3 +157,27 @@ def _with_band(value, band) -> str:
     if not band or not value:
         return f"{value:,}"
     return f"{value:,} ± {100 * band:.0f} %"
+
+
+def compress_summary(result: dict) -> str:
+    """A `compress` report: the metric after each step, the firmware's loss against float, sparsity, the
+    estimate's verdict."""
+    steps = result.get("metrics", {})
+    rows = [[label, f"{value:.4g}"] for label, value in steps.items()]
+    table = markdown(["step", result["metric"]], rows)
+    unit = "accuracy points" if result["task"] == "classification" else "relative MSE"
+    lines = [f"Compression of a {result['task']} model ({result['options']['method']}, "
+             f"{result['options']['pruning']} pruning)", table]
+    if "loss" in result:
+        word = "within" if result["passed"] else "NOT within"
+        lines.append(f"firmware against float: {result['loss']:+.4g} {unit} lost, {word} the allowed "
+                     f"{result['max_loss']:g}")
+    sparsity = result.get("sparsity") or {}
+    if sparsity:
+        lines.append("zero weights per layer: " + ", ".join(f"{k} {100 * v:.0f} %" for k, v in sparsity.items()))
+    if result.get("note"):
+        lines.append(f"note: {result['note']}")
+    estimate = result.get("estimate") or {}
+    if estimate.get("verdict"):
+        lines.append(estimate["verdict"])
+    return "\n".join(lines)
