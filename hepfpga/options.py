@@ -148,7 +148,8 @@ class CompressOptions(FitOptions, FirmwareOptions):
     epochs: int = option(30, "fine-tune epochs of each step (pruning, quantization-aware training)", low=1)
     batch_size: int | None = option(None, "training batch size (default: about 100 steps per epoch, 32 to 1024)",
                                     low=1)
-    learning_rate: float = option(5e-4, "fine-tune learning rate", low=0.0, low_open=True)
+    learning_rate: float = option(2e-3, "fine-tune learning rate (halved whenever the validation loss stalls)", low=0.0,
+                                  low_open=True)
     max_loss: float | None = option(None, "largest loss of the firmware against float allowed: accuracy points "
                                           "(classification, default 1) or relative MSE (regression, default 0.1)",
                                     low=0.0)
