@@ -79,16 +79,36 @@ def _estimate_fit(args, fit, result: dict) -> int:
 def _scan(args) -> int:
     from hepfpga.scan.options import ScanOptions
     from hepfpga.scan.run import scan
-    from hepfpga.scan.space import DEFAULT_SPACE, expand, read_space
+    from hepfpga.scan.space import DEFAULT_SPACE, MODEL_SPACE, base_point, expand, read_space
 
     options = opts.from_arguments(ScanOptions, args)
     opts.check(options)
-    points = read_space(args.space) if args.space else expand(DEFAULT_SPACE)
+    if args.space:
+        points, base = read_space(args.space, with_base=True)
+    else:
+        space = MODEL_SPACE if args.model else DEFAULT_SPACE
+        points, base = expand(space), base_point(space)
     if args.list:
         for k, p in enumerate(points, 1):
             print(f"{k:3d}  {p.key()}  {p.label()}")
         return 0
-    summary = scan(points, args.output, options, data=args.data, recommend_to=args.recommend_to, force=args.force)
+    extra = {}
+    if args.model:
+        if not args.data:
+            from hepfpga.errors import DataError
+
+            raise DataError("--model needs --data: your training data (.npz with the inputs and y, or .root with "
+                            "--tree, --branches and --label-branch)")
+        keys = ("tree", "branches", "label_branch", "scaler", "pad", "sort_by", "task")
+        extra = dict(model=args.model, validation=args.validation,
+                     data_options={k: getattr(args, k) for k in keys if getattr(args, k) is not None})
+    elif args.validation or args.label_branch or args.task:
+        from hepfpga.errors import ConfigError
+
+        raise ConfigError("--validation, --label-branch and --task go with --model (a scan of your own model); the "
+                          "jet scan reads the synthetic set's branches from --data")
+    summary = scan(points, args.output, options, data=args.data, recommend_to=args.recommend_to, force=args.force,
+                   default=base if args.model else None, **extra)
     print(f"\nscan folder: {args.output} (results.csv, results.json, report.md, pareto_resources.png, "
           "pareto_latency.png)")
     if "recommended_project" in summary:
@@ -171,8 +191,20 @@ def scan_parser(sub) -> None:
     p.add_argument("--space", help="design space YAML (base: {...}, grids: [{field: [values]}, ...]); default: "
                                    "hepfpga.scan.space.DEFAULT_SPACE")
     p.add_argument("--output", default="hls_projects/scan_jet_tagger", help="scan folder (default: %(default)s)")
-    p.add_argument("--data", help="ROOT file of jets (tree 'jets', the synthetic set's branches) instead of the "
-                                  "synthetic set")
+    p.add_argument("--data", help="with --model: your data (.npz with the inputs and y, or .root); without: a ROOT "
+                                  "file of jets (tree 'jets', the synthetic set's branches) instead of the synthetic "
+                                  "set")
+    p.add_argument("--model", help="scan your own trained Keras model (.h5, .keras, SavedModel) instead of the jet "
+                                   "tagger: bits (per model or {layer: bits}), sparsity, pruning, method, beta, reuse "
+                                   "factor, strategy, io type; default space: hepfpga.scan.space.MODEL_SPACE")
+    p.add_argument("--validation", help="--model: validation data in the same form (halved into validation and test; "
+                                        "default: 15 %% and 25 %% of --data)")
+    p.add_argument("--label-branch", help="--model with .root data: branch(es) of the labels or targets")
+    p.add_argument("--task", choices=("classification", "regression"),
+                   help="--model: classification or regression (default: from the model's output activation)")
+    from hepfpga.cli.convert import add_data_options
+
+    add_data_options(p)
     p.add_argument("--recommend-to", help="folder of the recommended project (default: <output>/recommended)")
     p.add_argument("--list", action="store_true", help="print the points of the space and exit")
     p.add_argument("--force", action="store_true", help="replace an output folder that holds something else")

@@ -147,9 +147,9 @@ def compress_model(model, x, y, output_dir: str | Path, options: CompressOptions
         float_model.set_weights(model.get_weights())
         _fit(float_model, xs, y, xv, yv, task, opt, opt.float_epochs, 1e-3, early_stopping=True)
     reference = evaluate("float", float_model)
-    pruned, sparsity_notes = _prune(float_model, xs, y, xv, yv, task, opt, log)
+    pruned, sparsity_notes = prune_step(float_model, xs, y, xv, yv, task, opt, log)
     evaluate("pruned", pruned)
-    quantized, qnotes, from_logits = _quantize(pruned, xs, y, xv, yv, task, opt, log)
+    quantized, qnotes, from_logits = quantize_step(pruned, xs, y, xv, yv, task, opt, log)
     evaluate("quantized", quantized)
     from hepfpga.compress.prune import sparsity
 
@@ -214,7 +214,7 @@ def _fit(model, xs, y, xv, yv, task, opt: CompressOptions, epochs: int, learning
              seed=opt.seed)
 
 
-def _prune(model, xs, y, xv, yv, task, opt: CompressOptions, log):
+def prune_step(model, xs, y, xv, yv, task, opt: CompressOptions, log):
     """The pruned float model (fine-tuned) and what was removed."""
     from hepfpga.compress import prune, structured
 
@@ -232,7 +232,7 @@ def _prune(model, xs, y, xv, yv, task, opt: CompressOptions, log):
     return pruned, {"kind": "magnitude", "target": opt.sparsity}
 
 
-def _quantize(pruned, xs, y, xv, yv, task, opt: CompressOptions, log):
+def quantize_step(pruned, xs, y, xv, yv, task, opt: CompressOptions, log):
     """The quantization-aware model, fine-tuned (QKeras: with the zeros of pruning held), its notes, and whether
     it gives logits (HGQ without the final softmax)."""
     from hepfpga.compress import prune, qat

@@ -15,7 +15,7 @@ from hepfpga.report import metrics
 
 
 def firmware_outputs(project_dir: Path, x, engine: str = "emulate", jobs: int | None = None,
-                     log=print) -> tuple[np.ndarray, dict]:
+                     log=print, progress: bool | None = None) -> tuple[np.ndarray, dict]:
     """Firmware outputs (N, n_out) of project `project_dir` for float64 inputs `x` (N, *shape), computed by
     `engine` (`hepfpga.options.ENGINES`): "emulate" falls back to "cxx" with a one-line notice where the
     emulator does not cover a layer. Returns (outputs, {"engine": the engine that ran, "notice"?})."""
@@ -26,12 +26,12 @@ def firmware_outputs(project_dir: Path, x, engine: str = "emulate", jobs: int | 
     info: dict = {"engine": engine}
     if engine == "emulate":
         try:
-            return Emulator(project_dir).predict(x, jobs=jobs), info
+            return Emulator(project_dir).predict(x, jobs=jobs, progress=progress), info
         except NotCovered as err:
             info = {"engine": "cxx", "notice": f"{err}; running the compiled firmware (g++) instead"}
             log(f"note: {info['notice']}")
     if info["engine"] == "cxx":
-        return BatchEmulator(project_dir, log=log).predict(x, jobs=jobs), info
+        return BatchEmulator(project_dir, log=log).predict(x, jobs=jobs, progress=progress is not False), info
     return run_testbench(project_dir, x, log=log), info
 
 

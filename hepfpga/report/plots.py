@@ -81,13 +81,14 @@ def precision_profile(rows: list[dict], path: str | Path, title: str = "") -> Pa
 
 
 def pareto_plot(points: list[dict], x: str, x_label: str, path: str | Path, reference: float | None = None,
-                title: str = "") -> Path:
-    """Accuracy (%) against a cost (`x`: a key of each point) for the design points of a scan.
+                title: str = "", metric: str = "accuracy") -> Path:
+    """Accuracy (%) — or, with `metric="mse"`, a regression's MSE — against a cost (`x`: a key of each point)
+    for the design points of a scan.
 
-    `points`: [{x, "accuracy" (fraction), "index" (shown beside the marker), "pareto" (on the front),
+    `points`: [{x, "accuracy" (fraction) or "mse", "index" (shown beside the marker), "pareto" (on the front),
     "default" (the starting design), "recommended"}]. Front points are joined by a step line; the default
     design is a square, the recommended one a star; `reference` (e.g. the float model's accuracy) is a
-    dashed horizontal line with the 1 pp band below it shaded.
+    dashed horizontal line with the 1 pp band below it shaded (MSE: the band up to 10 % above it).
     """
     import matplotlib
 
@@ -95,14 +96,17 @@ def pareto_plot(points: list[dict], x: str, x_label: str, path: str | Path, refe
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    def value(p):
+        return p["mse"] if metric == "mse" else 100 * p["accuracy"]
+
     xs = np.array([p[x] for p in points], dtype=float)
-    ys = np.array([100 * p["accuracy"] for p in points])
+    ys = np.array([value(p) for p in points])
     front = sorted((p for p in points if p.get("pareto")), key=lambda p: p[x])
     ax.scatter(xs, ys, s=22, color="0.6", label="design point", zorder=2)
     if front:
-        ax.step([p[x] for p in front], [100 * p["accuracy"] for p in front], where="post", color="tab:blue",
+        ax.step([p[x] for p in front], [value(p) for p in front], where="post", color="tab:blue",
                 lw=1.5, label="Pareto front", zorder=3)
-        ax.scatter([p[x] for p in front], [100 * p["accuracy"] for p in front], s=30, color="tab:blue", zorder=4)
+        ax.scatter([p[x] for p in front], [value(p) for p in front], s=30, color="tab:blue", zorder=4)
     for p, xv, yv in zip(points, xs, ys):
         ax.annotate(str(p["index"]), (xv, yv), textcoords="offset points", xytext=(4, 3), fontsize=7)
         if p.get("default"):
@@ -111,13 +115,16 @@ def pareto_plot(points: list[dict], x: str, x_label: str, path: str | Path, refe
         if p.get("recommended"):
             ax.scatter([xv], [yv], s=220, marker="*", color="tab:orange", edgecolors="k", lw=0.6,
                        label="recommended", zorder=6)
-    if reference is not None:
+    if reference is not None and metric == "mse":
+        ax.axhline(reference, ls="--", color="k", lw=1, label="float model")
+        ax.axhspan(reference, 1.1 * reference, color="tab:green", alpha=0.08, label="within 10 % of float")
+    elif reference is not None:
         ax.axhline(100 * reference, ls="--", color="k", lw=1, label="float model")
         ax.axhspan(100 * reference - 1, 100 * reference, color="tab:green", alpha=0.08, label="within 1 pp of float")
     if xs.min() > 0 and xs.max() / xs.min() > 20:  # costs spanning decades: a log axis keeps the cheap ones apart
         ax.set_xscale("log")
     ax.set_xlabel(x_label)
-    ax.set_ylabel("firmware accuracy (%)")
+    ax.set_ylabel("firmware MSE" if metric == "mse" else "firmware accuracy (%)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     return _save(fig, ax, path, title, dpi=130)

@@ -26,6 +26,9 @@ from hepfpga.options import IO_TYPES, STRATEGIES
 
 PRUNING = ("magnitude", "neurons", "aggregate", "none")
 TRAINING = ("alone", "distilled")
+METHODS = ("qkeras", "hgq")
+#: Fields of the jet tagger's own builder; a scan of a user's model (`--model`) leaves them at their defaults.
+BUILDER_FIELDS = ("hidden", "training", "temperature", "distill_weight", "aggregate_tolerance")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class Point:
     training: str = "alone"  # or "distilled" from the float teacher
     temperature: float = 4.0  # distillation temperature
     distill_weight: float = 0.1  # weight of the labels' loss in distillation (the rest: the teacher's)
+    method: str = "qkeras"  # or "hgq": per-weight bit widths learned under the resource regulariser beta
+    beta: float = 1e-5
     seed: int = 42
 
     def key(self) -> str:
@@ -59,7 +64,10 @@ class Point:
         for f in fields(self):
             value = getattr(self, f.name)
             if value != getattr(default, f.name) and f.name != "seed":
-                shown = "-".join(map(str, value)) if isinstance(value, tuple) else value
+                if isinstance(value, tuple) and value and isinstance(value[0], tuple):  # per layer name
+                    shown = "/".join(f"{k}:{v}" for k, v in value)
+                else:
+                    shown = "-".join(map(str, value)) if isinstance(value, tuple) else value
                 parts.append(f"{f.name}={shown}")
         return ", ".join(parts) or "default"
 
@@ -74,6 +82,8 @@ def make_point(values: dict) -> Point:
     for name in ("hidden", "weight_bits", "activation_bits"):
         if isinstance(v.get(name), list):
             v[name] = tuple(v[name])
+        elif isinstance(v.get(name), dict):  # bits per layer name (a user's model): sorted (name, bits) pairs
+            v[name] = tuple(sorted((str(k), b) for k, b in v[name].items()))
     point = Point(**v)
     _check(point)
     return point
@@ -92,7 +102,11 @@ def _check(p: Point) -> None:
     for name, count in (("weight_bits", len(p.hidden) + 1), ("activation_bits", len(p.hidden))):
         bits = getattr(p, name)
         values = bits if isinstance(bits, tuple) else (bits,)
-        if isinstance(bits, tuple) and len(bits) != count:
+        if isinstance(bits, tuple) and bits and isinstance(bits[0], tuple):  # per layer name
+            if not bits or any(len(pair) != 2 for pair in bits):
+                raise ConfigError(f"{name} per layer name must map layer names to bits, got {bits!r}")
+            values = tuple(b for _, b in bits)
+        elif isinstance(bits, tuple) and len(bits) != count:
             raise ConfigError(f"{name} per layer needs {count} values for hidden {list(p.hidden)}, got {list(bits)}")
         for b in values:
             _int(f"{name} (each)", b, 2, 16)
@@ -108,6 +122,12 @@ def _check(p: Point) -> None:
         raise ConfigError(f"strategy must be one of {', '.join(STRATEGIES)}, got {p.strategy!r}")
     if p.io_type not in IO_TYPES:
         raise ConfigError(f"io_type must be one of {', '.join(IO_TYPES)}, got {p.io_type!r}")
+    if p.method not in METHODS:
+        raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {p.method!r}")
+    if not isinstance(p.beta, number) or isinstance(p.beta, bool) or not p.beta >= 0:
+        raise ConfigError(f"beta must be a number >= 0, got {p.beta!r}")
+    if p.method == "hgq" and p.pruning == "aggregate":
+        raise ConfigError("method hgq learns its own bit widths after magnitude or neuron pruning; not with aggregate")
     if p.training not in TRAINING:
         raise ConfigError(f"training must be one of {', '.join(TRAINING)}, got {p.training!r}")
     if not isinstance(p.temperature, number) or not p.temperature > 0:
@@ -147,8 +167,8 @@ def expand(space: dict) -> list[Point]:
     return points
 
 
-def read_space(path: str | Path) -> list[Point]:
-    """The points of a YAML design space file."""
+def read_space(path: str | Path, with_base: bool = False):
+    """The points of a YAML design space file (and, `with_base`, its base point as well)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"design-space file not found: {path}")
@@ -156,12 +176,19 @@ def read_space(path: str | Path) -> list[Point]:
         space = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from err
-    return expand(space or {})
+    points = expand(space or {})
+    return (points, base_point(space or {})) if with_base else points
 
 
-#: The default space: the demo's jet tagger and 27 variations of it: bits (together and apart), sparsity,
+def base_point(space: dict) -> Point:
+    """The base point of a space (the design the variations start from)."""
+    return make_point((space or {}).get("base") or {})
+
+
+#: The default space: the demo's jet tagger and 31 variations of it: bits (together and apart), sparsity,
 #: cheap corners (4-5 bits, 80-90 % sparsity), neurons removed or aggregated, narrower networks trained alone
-#: and distilled, reuse factors with the Resource strategy, io_stream.
+#: and distilled, reuse factors with the Resource strategy, io_stream, and HGQ's learned bit widths at four
+#: strengths of its resource regulariser.
 DEFAULT_SPACE = {
     "base": {"hidden": [64, 32, 32], "weight_bits": 6, "activation_bits": 6, "sparsity": 0.75,
              "pruning": "magnitude"},
@@ -177,5 +204,18 @@ DEFAULT_SPACE = {
          "distill_weight": [0.5]},
         {"strategy": ["Resource"], "reuse_factor": [2, 4]},
         {"io_type": ["io_stream"]},
+        {"method": ["hgq"], "beta": [1e-6, 3e-6, 1e-5, 3e-5], "sparsity": [0.0]},
+    ],
+}
+
+#: The default space of a scan of a user's model (`scan --model`): bits, sparsity, pruning kind and HGQ around
+#: 6 bits and 50 % magnitude pruning.
+MODEL_SPACE = {
+    "base": {"weight_bits": 6, "activation_bits": 6, "sparsity": 0.5, "pruning": "magnitude"},
+    "grids": [
+        {"weight_bits": [4, 6, 8], "activation_bits": [6], "sparsity": [0.5]},
+        {"sparsity": [0.25, 0.75]},
+        {"pruning": ["neurons"], "sparsity": [0.25]},
+        {"method": ["hgq"], "beta": [1e-6, 1e-5], "sparsity": [0.0]},
     ],
 }
