@@ -162,3 +162,40 @@ def test_bad_data_refused_before_training(cnn, tmp_path, capsys):
                      str(tmp_path / "out")]) == 2
         assert message in capsys.readouterr().err
         assert not (tmp_path / "out").exists()
+
+
+def test_scan_of_a_users_model(tmp_path, capsys):
+    """`scan --model` over three points (4 and 6 bits, HGQ): every point compressed, emulated and estimated,
+    the table, both Pareto plots and a recommended project; a space that names the jet tagger's builder fields,
+    or layers the model lacks, is refused before any work."""
+    import yaml
+
+    tf.keras.utils.set_random_seed(5)
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(3000, 10)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int) + 2 * (x[:, 1] + x[:, 2] > 0)
+    model = tf.keras.Sequential([tf.keras.Input((10,)), tf.keras.layers.Dense(16, activation="relu", name="h"),
+                                 tf.keras.layers.Dense(4, activation="softmax", name="out")], name="toy")
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=10, batch_size=64, verbose=0)
+    model.save(tmp_path / "toy.h5")
+    np.savez(tmp_path / "data.npz", x=x, y=y)
+    space = {"base": {"weight_bits": 6, "sparsity": 0.5},
+             "grids": [{"weight_bits": [4, 6]}, {"method": ["hgq"], "beta": [1e-6], "sparsity": [0.0]}]}
+    (tmp_path / "space.yml").write_text(yaml.safe_dump(space))
+    args = ["scan", "--model", str(tmp_path / "toy.h5"), "--data", str(tmp_path / "data.npz"), "--space",
+            str(tmp_path / "space.yml"), "--output", str(tmp_path / "scan"), "--workers", "2", "--prune-epochs", "4",
+            "--qat-epochs", "6"]
+    assert main(args) == 0
+    summary = json.loads((tmp_path / "scan" / "results.json").read_text())
+    assert [r["status"] for r in summary["points"]] == ["ok"] * 3, [r.get("error") for r in summary["points"]]
+    assert all(r["agreement"] >= 0.99 and r["lut"] > 0 and 0 < r["accuracy"] <= 1 for r in summary["points"])
+    assert {"results.csv", "report.md", "pareto_resources.png", "pareto_latency.png", "recommended"} <= {
+        p.name for p in (tmp_path / "scan").iterdir()}
+    assert (tmp_path / "scan" / "recommended" / "firmware" / "parameters.h").is_file()
+    for bad, message in (({"base": {"hidden": [8]}}, "belong to the jet tagger's builder"),
+                         ({"base": {"weight_bits": {"nope": 4}}}, "names layer\\(s\\) nope")):
+        (tmp_path / "bad.yml").write_text(yaml.safe_dump(bad))
+        assert main([*args[:5], "--space", str(tmp_path / "bad.yml"), "--output", str(tmp_path / "bad")]) == 2
+        assert __import__("re").search(message, capsys.readouterr().err)
+        assert not (tmp_path / "bad").exists()

@@ -26,7 +26,8 @@ def test_space_expands_grids_over_the_base_without_repeats():
     assert [(p.weight_bits, p.hidden, p.training) for p in points] == [
         (4, (16, 8), "alone"), (6, (16, 8), "alone"), (6, (8, 8), "alone"), (6, (8, 8), "distilled")]
     assert len({p.key() for p in points}) == 4 and all(p.sparsity == 0.5 for p in points)
-    assert len(expand(DEFAULT_SPACE)) == 28 and Point() in expand(DEFAULT_SPACE)  # the demo's design is a point
+    assert len(expand(DEFAULT_SPACE)) == 32 and Point() in expand(DEFAULT_SPACE)  # the demo's design is a point
+    assert sorted(p.beta for p in expand(DEFAULT_SPACE) if p.method == "hgq") == [1e-6, 3e-6, 1e-5, 3e-5]
     per_layer = make_point({"hidden": [16, 8], "weight_bits": [8, 6, 4], "activation_bits": [6, 4]})
     assert per_layer.weight_bits == (8, 6, 4) and "weight_bits=8-6-4" in per_layer.label()
 
