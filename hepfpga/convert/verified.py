@@ -8,6 +8,7 @@ in C-sim against Keras (`hepfpga.csim.verify`), write the reports -> print the s
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -101,10 +102,11 @@ def convert_model(model, output_dir: str | Path, calibration=None, validation=No
 
 def refine(model, stage: Path, report: dict, build: dict, data: list[np.ndarray], opt: ConvertOptions, log,
            override: dict | None = None, **fields) -> tuple[dict, dict]:
-    """Closed-loop precision (`hepfpga.convert.refine`): while the build misses the target and
-    `opt.max_refinements` allows, widen the types where the firmware departs from Keras (not those the
-    user's `override` sets) and build again in `stage`. The report gets "refinements": each one's widened
-    types and its agreement before and after."""
+    """Closed-loop precision (`hepfpga.convert.refine`): while the best build so far misses the target and
+    `opt.max_refinements` allows, widen the types where its divergence starts (not those the user's
+    `override` sets) and build again beside it; a better build replaces it in `stage`, one that is not better
+    is discarded and ends the loop. The report gets "refinements": each one's widened types, its agreement
+    before and after, and whether it was kept."""
     import copy
 
     from hepfpga.convert import refine as loop
@@ -117,14 +119,22 @@ def refine(model, stage: Path, report: dict, build: dict, data: list[np.ndarray]
         if not changes:
             log("[refine] the diverging layers have no explicit fixed-point type left to widen; stopping")
             break
-        layers = sorted({c["layer"] for c in changes})
-        log(f"[refine] {len(refinements) + 1}/{opt.max_refinements}: widening {', '.join(layers)} "
-            f"(+{loop.FRACTION_STEP} fractional bits) and building again")
+        traced = [r for r in rows if "excess" in r]  # the start and the layers after it (inputs aside)
+        log(f"[refine] {len(refinements) + 1}/{opt.max_refinements}: the divergence starts at {traced[0]['layer']} "
+            f"(max |Δ| {traced[0]['max_abs_diff']:.3g}, {traced[0]['excess']:.1f}x what rounding explains); "
+            f"widening it (+{traced[0]['bits']} fractional bits) and the {len(traced) - 1} layers after it "
+            f"(+{loop.FRACTION_STEP}), building again")
         attempt = stage / f".refinement-{len(refinements) + 1}"
         attempt.mkdir()
         evaluation = evaluation_inputs(model, config, data, opt.max_events)
         new_report, new_build = build_and_verify(model, attempt, config, evaluation, opt, log, **fields)
-        refinements.append(dict(changes=changes, before=loop.outcome(report), after=loop.outcome(new_report)))
+        kept = loop.better(new_report, report)
+        refinements.append(dict(changes=changes, before=loop.outcome(report), after=loop.outcome(new_report),
+                                kept=kept))
+        if not kept:
+            shutil.rmtree(attempt)
+            log("[refine] the rebuild is not better than the build before it: keeping that one and stopping")
+            break
         loop.adopt(stage, attempt)
         report, build = new_report, new_build
     if refinements:

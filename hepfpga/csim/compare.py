@@ -46,27 +46,69 @@ def layer_by_layer(keras_outputs: dict[str, np.ndarray], traces: dict[str, np.nd
 
     Each row: layer, type (firmware result type), keras_max (max |x|), max_abs_diff, relative
     (max_abs_diff / keras_max), overflow (values outside the type's range, as a fraction of all values),
-    verdict ("ok", "overflow" or "precision loss").
+    verdict ("ok", "overflow" or "precision loss"), step (the result type's resolution), inherited (the
+    largest error the layer's inputs can carry into it: their max |Δ| times the layer's gain, see `gain`)
+    and excess (max_abs_diff / (the result type's rounding + inherited): above 1, the layer adds error that
+    rounding its result and its inputs' errors do not explain, from its weights, accumulator or overflow;
+    where a divergence starts).
     """
-    rows = []
+    rows, errors = [], {}
     for node in hls_model.get_layers():
         name = node.name
+        inherited = gain(node) * sum(errors.get(i, 0.0) for i in node.inputs)
+        precision = node.get_output_variable().type.precision
+        top, step = type_range(precision)
         if name not in traces or name not in keras_outputs:
+            errors[name] = inherited  # untraced (an input, or inserted by hls4ml): passes its inputs' error on
             continue
         fw = np.asarray(traces[name], dtype=np.float64)
         ref = np.asarray(keras_outputs[name], dtype=np.float64).reshape(fw.shape)
-        precision = node.get_output_variable().type.precision
-        top, step = type_range(precision)
         keras_max = float(np.abs(ref).max()) if ref.size else 0.0
         diff = float(np.abs(fw - ref).max()) if ref.size else 0.0
+        errors[name] = diff
         relative = diff / keras_max if keras_max > 0 else diff
         outside = float(np.mean((ref >= top) | (ref < -top))) if np.isfinite(top) else 0.0
         verdict = "ok"
         if relative > DIVERGENCE:
             verdict = "overflow" if outside > 0 else "precision loss"
+        explained = own_rounding(node) + inherited
         rows.append(dict(layer=name, type=str(precision), keras_max=keras_max, max_abs_diff=diff,
-                         relative=relative, overflow=outside, step=step, verdict=verdict))
+                         relative=relative, overflow=outside, step=step, verdict=verdict, inherited=inherited,
+                         excess=diff / explained if explained > 0 else (float("inf") if diff > 0 else 0.0)))
     return rows
+
+
+def own_rounding(node) -> float:
+    """The largest error a layer's result type makes by rounding: half its step (RND modes) or a step."""
+    t = Fixed.of(node.get_output_variable().type.precision)
+    if t is None:
+        return 0.0
+    return t.step / 2 if str(t.rounding).upper().startswith("RND") else t.step
+
+
+def gain(node) -> float:
+    """How much a layer can amplify an error in its inputs (an upper bound, per output value): the largest
+    sum of |weights| feeding one output for dense and convolution layers, the largest |scale| of a batch
+    normalization, 1 for activations, pooling, reshapes and merges (hls4ml's sigmoid, tanh and ReLU are
+    1-Lipschitz; a sum's input errors add up, counted by the caller)."""
+    weights = getattr(node, "weights", {}) or {}
+    for key in ("weight", "depthwise", "scale"):
+        var = weights.get(key)
+        data = getattr(var, "data", None)
+        if data is None or np.ndim(data) == 0:
+            continue
+        w = np.abs(np.asarray(data, dtype=np.float64))
+        if key == "scale":
+            return float(w.max()) if w.size else 1.0
+        if w.ndim == 1:
+            return float(w.max()) if w.size else 1.0
+        if key == "weight":
+            return float(w.reshape(-1, w.shape[-1]).sum(0).max())
+        pointwise = getattr(weights.get("pointwise"), "data", None)  # a separable convolution's second product
+        second = np.abs(np.asarray(pointwise, dtype=np.float64)) if pointwise is not None else np.ones((1, 1))
+        return float(w.reshape(-1, w.shape[-2] * w.shape[-1]).sum(0).max() *
+                     second.reshape(-1, second.shape[-1]).sum(0).max())
+    return 1.0
 
 
 def first_divergence(rows: list[dict]) -> dict | None:
