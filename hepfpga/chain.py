@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hepfpga.csim.compare import softmax_table_step
 from hepfpga.convert.verified import project_estimate
 from hepfpga.data import JET_CLASSES, JET_FEATURES, Scaler, check_finite, read_root, split, write_jets_root
 from hepfpga.errors import ConfigError, DataError
@@ -271,7 +272,7 @@ def _report(source_label: str, opt: JetTaggingOptions, data: dict, models: dict,
         "sparsity": sparsity,
         "csim_engine": fw["engine"],
         "agreement": {"logits": metrics.agreement(fw["qat_logits"], fw["firmware_logits"]),
-                      "softmax": metrics.agreement(fw["qat"], fw["firmware"])},
+                      "softmax": metrics.agreement(fw["qat"], fw["firmware"], softmax_table_step(hls_model))},
         "precisions": {layer.name: {k: str(v.precision) for k, v in layer.get_layer_precision().items()}
                        for layer in hls_model.get_layers()},
     }

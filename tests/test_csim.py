@@ -46,6 +46,14 @@ def test_chain_logits_exact_and_targets(chain):
         a, b = fw[i].argmax(), out["qat"][i].argmax()
         assert fw[i, a] == fw[i, b], (i, fw[i])
         assert abs(keras_logits[i, a] - keras_logits[i, b]) <= bin_width, (i, keras_logits[i])
+    # Softmax agreement is reported against one step of its tables: the exp bin (8 / 4096), the inverse
+    # bin (the sum's type ufixed<W, 4> for 5 classes, over 4096 entries), the two tables' value steps (18-bit
+    # tables: 2^-17 each) and the result's (ufixed<36,2>: 2^-34); every firmware probability is within that.
+    softmax = report["agreement"]["softmax"]
+    step = bin_width + 2.0**4 / SOFTMAX_TABLE_SIZE + 2 * 2.0**-17 + 2.0**-34
+    assert softmax["tolerance"] == pytest.approx(step)
+    assert softmax["beyond_tolerance"] == int(np.count_nonzero(np.abs(fw - out["qat"]) > step)) == 0
+    assert softmax["mismatching_values"] > 0  # the tables do round: the plain count is not the measure
 
 
 @pytest.mark.csim

@@ -131,6 +131,38 @@ def pre_softmax(hls_model, keras_layers: dict, traces: dict) -> dict | None:
     return {"layer": node.name, **metrics.agreement(np.asarray(keras_layers[node.name]).reshape(fw.shape), fw)}
 
 
+def softmax_table_step(hls_model) -> float | None:
+    """One step of a table-based softmax at the model's output, in probability units, or None when the output
+    is not one (or not hls4ml's "stable" softmax, the one hepfpga configures).
+
+    hls4ml's stable softmax (`nnet_activation.h`) looks exp(-d) up by the top log2(table_size) bits of
+    d = x_max - x_i (type `inp_norm_t`) and 1/sum by the top bits of the sum (`inv_inp_t`), with each entry
+    the value at its bin's lower edge: p = exp(-d) / sum moves by at most one exp bin (|d/dd exp(-d)| <= 1
+    for d >= 0) plus one inverse bin (|d/ds 1/s| <= 1 for s >= 1, the largest term being exp(0) = 1)
+    between neighbouring entries, plus the rounding of the two tables' values and of the result. Values
+    within one such step of Keras's are as close as the tables can come."""
+    from hls4ml.model.layers import Softmax
+
+    outputs = [hls_model.graph[name] for name in hls_model.outputs if name in hls_model.graph]
+    node = outputs[-1] if outputs else None
+    if not isinstance(node, Softmax) or str(node.get_attr("implementation", "stable")).lower() != "stable":
+        return None
+    def bin_width(key, table):
+        size = int(node.get_attr(f"{table}_table_size", node.get_attr("table_size", 1024)))
+        t = Fixed.of(getattr(node.get_attr(key), "precision", None))
+        return 2.0 ** (t.integer - max(1, int(np.ceil(np.log2(size))))) if t is not None else None
+
+    def step(key):
+        t = Fixed.of(getattr(node.get_attr(key), "precision", None))
+        return t.step if t is not None else 0.0
+
+    bins = [bin_width("inp_norm_t", "exp"), bin_width("inv_inp_t", "inv")]
+    if None in bins:
+        return None
+    return float(sum(bins) + step("exp_table_t") + step("inv_table_t") +
+                 type_range(node.get_output_variable().type.precision)[1])
+
+
 def profile_rows(hls_model, keras_layers: dict) -> list[dict]:
     """Per layer: observed max |x| and RMS against the firmware result type's integer and fractional bits
     (the rows of `hepfpga.report.plots.precision_profile`)."""

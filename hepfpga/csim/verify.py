@@ -58,7 +58,7 @@ def verify(model, hls_model, x, keras_out: np.ndarray, trace_events: int, min_ag
     fw_out = fw_out.reshape(keras_out.shape)
     keras_layers = compare.keras_layer_outputs(model, head(x, trace_events))
     rows = compare.layer_by_layer(keras_layers, traces, hls_model)
-    agreement = metrics.agreement(keras_out, fw_out)
+    agreement = metrics.agreement(keras_out, fw_out, compare.softmax_table_step(hls_model))
     span = float(keras_out.max() - keras_out.min())
     agreement["relative_max_abs_diff"] = agreement["max_abs_diff"] / span if span > 0 else agreement["max_abs_diff"]
     logits = compare.pre_softmax(hls_model, keras_layers, traces)

@@ -28,21 +28,28 @@ def roc_curves(y_true: np.ndarray, scores: np.ndarray, classes) -> dict[str, tup
     return out
 
 
-def agreement(reference: np.ndarray, firmware: np.ndarray) -> dict[str, float]:
+def agreement(reference: np.ndarray, firmware: np.ndarray, tolerance: float | None = None) -> dict[str, float]:
     """Compare firmware outputs with Keras outputs of the same shape (N, ...).
 
     Returns argmax agreement (fraction of events with the same highest output), the number of
-    values that differ at all, and the max and mean absolute difference.
+    values that differ at all, and the max and mean absolute difference. With a `tolerance` (e.g. one step
+    of a softmax's tables, `hepfpga.csim.compare.softmax_table_step`): also "tolerance" and
+    "beyond_tolerance", the number of values further than that from Keras.
     """
     if reference.shape != firmware.shape:
         raise ValueError(f"shapes differ: Keras {reference.shape} vs firmware {firmware.shape}")
     ref = reference.reshape(len(reference), -1).astype(np.float64)
     fw = firmware.reshape(len(firmware), -1).astype(np.float64)
     diff = np.abs(ref - fw)
-    return {
+    result = {
         "events": int(len(ref)),
         "argmax_agreement": float(np.mean(np.argmax(ref, axis=1) == np.argmax(fw, axis=1))),
         "mismatching_values": int(np.count_nonzero(diff)),
         "max_abs_diff": float(diff.max()) if diff.size else 0.0,
         "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
     }
+    if tolerance is not None:
+        result.update(tolerance=float(tolerance), beyond_tolerance=int(np.count_nonzero(diff > tolerance)))
+    return result
+
+

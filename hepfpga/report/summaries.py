@@ -15,15 +15,24 @@ def engine_line(info: dict | None) -> str:
     return "C-sim engine: compiled firmware (g++)" + (f"; {info['notice']}" if info.get("notice") else "")
 
 
+def differing(a: dict) -> str:
+    """The "values differing" cell of an agreement (`hepfpga.report.metrics.agreement`): for a table-based
+    softmax, the values beyond one table step of Keras (those within it are as close as the tables allow)."""
+    if "tolerance" not in a:
+        return str(a["mismatching_values"])
+    within = a["mismatching_values"] - a["beyond_tolerance"]
+    return f"{a['beyond_tolerance']} beyond one table step ({a['tolerance']:.2g}; {within} within it)"
+
+
 def chain_summary(report: dict) -> str:
     """The jet-tagging chain's results: per-model accuracy/AUC, firmware agreement, targets."""
     classes = report["options"]["classes"]
     rows = [[k, 100 * report["accuracy"][k], *(report["roc_auc"][k][c] for c in classes)] for k in report["accuracy"]]
     parts = ["Test-set performance", markdown(["model", "accuracy %", *(f"AUC {c}" for c in classes)], rows), "",
              "Firmware (C-sim) vs QAT Keras"]
-    rows = [[k, a["events"], 100 * a["argmax_agreement"], a["mismatching_values"], a["max_abs_diff"]]
+    rows = [[k, a["events"], 100 * a["argmax_agreement"], differing(a), a["max_abs_diff"]]
             for k, a in report["agreement"].items()]
-    parts += [markdown(["output", "events", "argmax agreement %", "mismatching values", "max |Δ|"], rows)]
+    parts += [markdown(["output", "events", "argmax agreement %", "values differing", "max |Δ|"], rows)]
     parts += [engine_line(report.get("csim_engine")), ""] if report.get("csim_engine") else [""]
     estimate = report.get("estimate") or {}
     if "total" in estimate:
@@ -48,7 +57,7 @@ def convert_summary(report: dict) -> str:
         verdict = "yes" if report["passed"] else f"NO (max |Δ| > {100 * o['max_relative_error']:.1f}% of output range)"
     parts = [f"Firmware (C-sim) vs Keras on {a['events']} {report['evaluated_on']} events",
              markdown(["argmax agreement %", "values differing", "max |Δ|", "max |Δ| / range %", "mean |Δ|", "passed"],
-                      [[100 * a["argmax_agreement"], a["mismatching_values"], a["max_abs_diff"],
+                      [[100 * a["argmax_agreement"], differing(a), a["max_abs_diff"],
                         100 * a.get("relative_max_abs_diff", 0.0), a["mean_abs_diff"], verdict]])]
     if report.get("engine"):
         parts.append(engine_line(report["engine"]))
