@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hepfpga.csim.compare import softmax_table_step
 from hepfpga.convert.verified import project_estimate
+from hepfpga.csim.compare import softmax_table_step
 from hepfpga.data import JET_CLASSES, JET_FEATURES, Scaler, check_finite, read_root, split, write_jets_root
 from hepfpga.errors import ConfigError, DataError
 from hepfpga.models.mlp import LOGITS_LAYER, mlp
