@@ -25,6 +25,11 @@ from hepfpga.errors import CompilerError, DataError, ProjectExistsError
 RESULTS = "hepfpga"
 #: Where in a project the converted Keras model is kept.
 MODEL_FILE = f"{RESULTS}/model.h5"
+#: The SHA-256 of every file of a finished project (`write_manifest`), so that a rerun can tell whether it is
+#: still the project it wrote.
+MANIFEST = f"{RESULTS}/files.sha256"
+#: Files a project's later use may add, rebuild or rewrite (compiled libraries, logs): not in the manifest.
+UNLISTED = ("*.so", "*.o", "*.log")
 #: Characters a project path may not hold: hls4ml writes it into C++ string literals and shell scripts.
 UNSAFE_PATH_CHARACTERS = '\\"`$'
 #: Longest file name most file systems take.
@@ -187,6 +192,8 @@ def _move_into_place(stage: Path, dest: Path, owner_marker: str | None) -> None:
         config.write_text(config.read_text().replace(str(stage), str(dest)))
     if owner_marker:
         (stage / owner_marker).write_text("written by hepfpga; may be replaced by the same command\n")
+    if (stage / RESULTS).is_dir():
+        write_manifest(stage)
     if dest.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
         dest.replace(old / dest.name)
@@ -196,6 +203,43 @@ def _move_into_place(stage: Path, dest: Path, owner_marker: str | None) -> None:
         stage.replace(dest)
 
 
+
+
+def _listed(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not any(p.match(g) for g in UNLISTED)
+                  and p.relative_to(folder).as_posix() != MANIFEST)
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(folder: Path) -> None:
+    """Record the SHA-256 of every file of project `folder` (but `UNLISTED` ones) in `folder/MANIFEST`, in
+    `sha256sum`'s format (`sha256sum -c hepfpga/files.sha256` checks it from the project folder)."""
+    lines = [f"{_sha256(p)}  {p.relative_to(folder).as_posix()}" for p in _listed(folder)]
+    (folder / MANIFEST).write_text("\n".join(lines) + "\n")
+
+
+def changed_files(folder: Path) -> list[str] | None:
+    """Files of project `folder` missing or changed since `write_manifest` (relative paths; empty when all are
+    as written), or None when the folder has no manifest."""
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        return None
+    changed = []
+    for line in manifest.read_text(errors="replace").splitlines():
+        digest, _, name = line.partition("  ")
+        path = folder / name
+        if not name or not path.is_file() or _sha256(path) != digest:
+            changed.append(name or line)
+    return changed
 
 
 def _hls4ml_yaml_loader():

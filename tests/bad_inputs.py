@@ -178,6 +178,13 @@ def _project_copy(change: str):
     return make
 
 
+def _edited_project(ws: Path) -> Path:
+    """The shared project with a hand edit in its firmware (a user's work a rerun must not replace)."""
+    parameters = ws / "prj" / "firmware" / "parameters.h"
+    parameters.write_text(parameters.read_text() + "// tuned by hand\n")
+    return parameters
+
+
 def _scaler(kind: str):
     def make(ws: Path) -> Path:
         path = ws / "bad.json"
@@ -212,7 +219,7 @@ SETUPS = {
     "prj_yaml": _project_copy("yaml"), "prj_yaml_keys": _project_copy("yaml_keys"),
     "prj_no_model": _project_copy("no_model"), "prj_no_cpp": _project_copy("no_cpp"),
     "prj_no_weights": _project_copy("no_weights"), "prj_empty_parameters": _project_copy("empty_parameters"),
-    "prj_no_calls": _project_copy("no_calls"), "scaler_corrupt": _scaler("corrupt"), "scaler_one": _scaler("one"),
+    "prj_no_calls": _project_copy("no_calls"), "prj_edited": _edited_project, "scaler_corrupt": _scaler("corrupt"), "scaler_one": _scaler("one"),
     "existing_npy": _array(np.zeros((3, 5), np.float32)),
     "space_sparsity": _write("base: {sparsity: 1.2}\n", ".yaml"),
     "space_bits": _write("grids:\n  - {weight_bits: [4, 0]}\n", ".yaml"),
@@ -240,6 +247,8 @@ CASES = [
         ("--strategy", "Fast", r"invalid choice"), ("--reuse-factor", "abc", r"invalid int"),
         ("--headroom-bits", "1.5", r"invalid int"), ("--target-error", "x", r"invalid float"),
     ]],
+    _c("convert over its own build edited since", ["convert", "{model}", "--calibration", "{cal}", "--output", "{prj}"],
+       r"files were changed since it was written: firmware/parameters.h", "prj_edited"),
     _c("convert both calibrations", [*CONVERT, "--random-calibration"], r"exclude each other"),
     _c("convert no calibration", ["convert", "{model}", "--output", "{ws}/out"], r"--random-calibration"),
     _c("convert unknown option", [*CONVERT, "--reuse", "2"], r"unrecognized arguments|ambiguous"),

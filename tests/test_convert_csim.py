@@ -84,6 +84,28 @@ def test_unchanged_conversion_is_reused(jets, tmp_path, monkeypatch):
 
     with pytest.raises(ProjectExistsError):
         convert_model(model, tmp_path / "prj", x[:500], options=ConvertOptions(reuse_factor=2), log=lambda *a: None)
+    # Reused only when every file is there and unchanged: with firmware/ deleted, the same command builds the
+    # project again in place; with a file edited since, it refuses (the edit is a user's work) unless forced.
+    import shutil
+
+    from hepfpga.project import changed_files
+
+    monkeypatch.undo()
+    prj = tmp_path / "prj"
+    shutil.rmtree(prj / "firmware")
+    assert "firmware/myproject.cpp" in changed_files(prj)
+    messages = []
+    third = convert_model(model, prj, x[:500], log=messages.append)
+    assert "building it again" in messages[0] and "firmware/" in messages[0]
+    assert (prj / "firmware" / "myproject.cpp").is_file() and changed_files(prj) == []
+    assert third["agreement"] == first["agreement"]
+    parameters = prj / "firmware" / "parameters.h"
+    parameters.write_text(parameters.read_text() + "// tuned by hand\n")
+    with pytest.raises(ProjectExistsError, match="parameters.h"):
+        convert_model(model, prj, x[:500], log=lambda *a: None)
+    assert parameters.read_text().endswith("// tuned by hand\n")
+    convert_model(model, prj, x[:500], force=True, log=lambda *a: None)
+    assert "tuned by hand" not in parameters.read_text() and changed_files(prj) == []
 
 
 # The coarse logits are narrower than the default softmax table: hls4ml shrinks the table and says so.

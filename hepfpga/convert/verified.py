@@ -24,7 +24,7 @@ from hepfpga.convert.rules import align_lstm_types, choose_precisions
 from hepfpga.data import as_model_input, check_finite, per_input
 from hepfpga.errors import DataError
 from hepfpga.options import ConvertOptions, check
-from hepfpga.project import MODEL_FILE, RESULTS, check_destination, fingerprint, staged_project
+from hepfpga.project import MODEL_FILE, RESULTS, changed_files, check_destination, fingerprint, staged_project
 
 CONVERT_REPORT = "convert.json"
 
@@ -77,10 +77,17 @@ def convert_model(model, output_dir: str | Path, calibration=None, validation=No
     verified_on = val if val is not None else cal
     evaluation = evaluation_inputs(model, config, verified_on, opt.max_events)
     stamp = fingerprint(model, config, asdict(opt), arrays=(*cal, *(val or [None])))
-    report = reusable_report(output_dir, stamp)
-    if report is not None:
-        log(f"unchanged model, configuration and data: reusing the build in {output_dir}")
+    report, changed = earlier_build(output_dir, stamp)
+    if report is not None and changed == []:
+        log(f"unchanged model, configuration and data, and the project's files as written: reusing the build in "
+            f"{output_dir}")
     else:
+        if report is not None:
+            may_rebuild(output_dir, changed, force)
+            shown = ", ".join((changed or [])[:3]) + (" ..." if len(changed or []) > 3 else "")
+            log(f"unchanged model, configuration and data, but {len(changed or [])} of the files in {output_dir} "
+                f"are missing or changed ({shown}): building it again")
+            force = True
         evaluated_on = "validation" if validation is not None else "calibration"
         with staged_project(output_dir, force=force, inputs=inputs) as stage:
             sources = {"precision_sources": precision_sources(config["LayerName"], config_override)} \
@@ -194,16 +201,34 @@ def evaluation_inputs(model, config: dict, data: list[np.ndarray], max_events: i
     return firmware_inputs(model, [a[:max_events] for a in data], types)
 
 
-def reusable_report(output_dir: Path, stamp: str) -> dict | None:
-    """The report of an earlier identical build in `output_dir` (same fingerprint), if there is one."""
+def earlier_build(output_dir: Path, stamp: str) -> tuple[dict | None, list[str] | None]:
+    """(the report of an earlier identical build in `output_dir` (same fingerprint), its files missing or
+    changed since it was written (`hepfpga.project.changed_files`; None without a record)); (None, None)
+    when there is no such build."""
     earlier = output_dir / RESULTS / CONVERT_REPORT
     if not earlier.is_file():
-        return None
+        return None, None
     try:
         report = json.loads(earlier.read_text())
     except ValueError:
-        return None
-    return report if report.get("fingerprint") == stamp else None
+        return None, None
+    if report.get("fingerprint") != stamp:
+        return None, None
+    return report, changed_files(output_dir)
+
+
+def may_rebuild(output_dir: Path, changed: list[str] | None, force: bool) -> None:
+    """An identical earlier build whose files are not all as written may be rebuilt in place when files are
+    only missing; files changed since (a user's edits) or an unverifiable project need `force`."""
+    from hepfpga.errors import ProjectExistsError
+
+    edited = ["(its record of files, hepfpga/files.sha256)"] if changed is None else \
+        [name for name in changed if (output_dir / name).is_file()]
+    if edited and not force:
+        shown = ", ".join(edited[:5]) + (f" and {len(edited) - 5} more" if len(edited) > 5 else "")
+        raise ProjectExistsError(
+            f"{output_dir} holds this build, but files were changed since it was written: {shown}; nothing was "
+            "changed. Pass --force (force=True) to build it again over them, or choose another output folder")
 
 
 def build_and_verify(model, stage: Path, config: dict, evaluation, opt: ConvertOptions, log,
