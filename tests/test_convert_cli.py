@@ -134,6 +134,59 @@ def test_hls4ml_project_yaml_in_and_out(saved, tmp_path, monkeypatch, capsys):
         sorted(line for line in defines.splitlines() if "typedef" in line)
 
 
+@pytest.mark.csim
+def test_older_hls4ml_project_yaml(saved, tmp_path, capsys):
+    """A project YAML as hls4ml's older tutorials wrote it: XilinxPart, KerasJson + KerasH5, a per-layer-type
+    section (LayerType: Dense), `ap_fixed<W, I>` spellings with spaces and modes, a layer Precision given as
+    one type, and `Strategy: Stable` on the softmax. hls4ml 1.3 accepts it; so does hepfpga, with the
+    configuration's types where it sets them (the same as hls4ml 1.3 gives) and its own elsewhere."""
+    import hls4ml
+    import yaml
+
+    base, model, x = saved
+    users = tmp_path / "users"
+    users.mkdir()
+    (users / "tagger.json").write_text(model.to_json())
+    model.save_weights(users / "tagger_weights.h5")
+    np.save(users / "cal.npy", x)
+    project = {"KerasJson": "tagger.json", "KerasH5": "tagger_weights.h5", "OutputDir": str(tmp_path / "prj"),
+               "ProjectName": "myproject", "XilinxPart": "xcku115-flvb2104-2-i", "ClockPeriod": 5,
+               "IOType": "io_parallel",
+               "HLSConfig": {"Model": {"Precision": "ap_fixed<16,6>", "ReuseFactor": 1, "Strategy": "Latency"},
+                             "LayerType": {"Dense": {"Precision": {"weight": "ap_fixed<12, 4>"}}},
+                             "LayerName": {"dense": {"Precision": "ap_fixed<20,8,AP_RND,AP_SAT>"},
+                                           "output_softmax": {"Strategy": "Stable"}}}}
+    (users / "project.yml").write_text(yaml.safe_dump(project))
+    assert main(["convert", "--hls4ml-config", str(users / "project.yml"), "--calibration",
+                 str(users / "cal.npy")]) == 0
+    captured = capsys.readouterr()
+    assert "output_softmax: Strategy Stable read as Implementation: stable" in captured.out
+    assert "XilinxPart 'xcku115-flvb2104-2-i' read as Part" in captured.err
+    report = json.loads((tmp_path / "prj" / "hepfpga" / "convert.json").read_text())
+    assert report["passed"] and report["options"]["part"] == "xcku115-flvb2104-2-i"
+    ours = (tmp_path / "prj" / "firmware" / "defines.h").read_text()
+    assert "stable" in (tmp_path / "prj" / "firmware" / "parameters.h").read_text()
+
+    # hls4ml 1.3 on the same YAML: the types it sets are the ones hepfpga used.
+    project["OutputDir"] = str(tmp_path / "hls4ml_prj")
+    (users / "project.yml").write_text(yaml.safe_dump(project))
+    config = hls4ml.converters.parse_yaml_config(str(users / "project.yml"))
+    config["KerasModel"] = model  # hls4ml 1.3's convert_from_config reads KerasModel only
+    config.setdefault("Backend", "Vivado")  # and needs a Backend; older YAMLs had none (Vivado then)
+    hls4ml.converters.convert_from_config(config).write()
+    theirs = (tmp_path / "hls4ml_prj" / "firmware" / "defines.h").read_text()
+
+    def typedefs(text):
+        return {line.split()[-1].rstrip(";"): line.split()[1] for line in text.splitlines()
+                if line.startswith("typedef")}
+
+    ours, theirs = typedefs(ours), typedefs(theirs)
+    for name in ("dense_weight_t", "dense_bias_t", "dense_accum_t", "layer2_t"):  # LayerName's one type
+        assert ours[name] == theirs[name] == "ap_fixed<20,8,AP_RND,AP_SAT,0>", name
+    assert ours["output_weight_t"] == theirs["Dense_weight_t"] == "ap_fixed<12,4>"  # LayerType Dense
+    assert ours["output_bias_t"] != theirs["model_default_t"]  # silent in the YAML: hepfpga's type
+
+
 def test_hls4ml_project_yaml_errors(saved, tmp_path, capsys):
     base, _, _ = saved
     bad = tmp_path / "p.yml"

@@ -79,6 +79,9 @@ def read_project_yaml(path: str | Path) -> Hls4mlProject:
     if project.project_name not in (None, "myproject"):
         project.ignored.append(f"ProjectName {project.project_name!r}: hepfpga's projects are named 'myproject'")
     project.options = {opt: raw[key] for key, opt in FIRMWARE_KEYS.items() if key in raw}
+    if "XilinxPart" in raw and "Part" not in raw:  # hls4ml before 0.5 named the part so
+        project.options["part"] = raw["XilinxPart"]
+        project.ignored.append(f"XilinxPart {raw['XilinxPart']!r} read as Part (hls4ml 1.3 ignores the older key)")
     if "Backend" in project.options:
         project.options["backend"] = str(project.options["backend"]).capitalize()
     if "ClockPeriod" in raw:

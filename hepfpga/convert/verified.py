@@ -67,6 +67,8 @@ def convert_model(model, output_dir: str | Path, calibration=None, validation=No
         log(f"[convert] power-of-two/binary weights of {', '.join(rewritten)} as the same values in fixed point "
             "(hls4ml's bit-exact pass mis-types them)")
     output_dir = Path(output_dir)
+    if config_override:
+        config_override = read_override(model, config_override, opt, log)
     config = choose_config(model, cal, opt, config_override)
     fields = {}
     if opt.fit:
@@ -190,6 +192,19 @@ def choose_config(model, cal: list[np.ndarray], opt: ConvertOptions, override: d
         merge_config(config, override)
     align_lstm_types(model, config)  # may widen the input type
     return config
+
+
+def read_override(model, override: dict, opt: ConvertOptions, log=print) -> dict:
+    """A user's hls4ml configuration as hls4ml 1.3 reads it, per layer (`hepfpga.convert.config.adapt_override`:
+    per-layer-type sections, older spellings), with a line for each thing read differently from how it is
+    written."""
+    from hepfpga.convert.config import adapt_override, layer_classes
+
+    base = base_config(model, opt.backend, softmax_table_size=opt.table_size)
+    override, notes = adapt_override(override, base, layer_classes(model))
+    for note in notes:
+        log(f"[config] {note}")
+    return override
 
 
 def evaluation_inputs(model, config: dict, data: list[np.ndarray], max_events: int):
