@@ -187,6 +187,48 @@ def test_older_hls4ml_project_yaml(saved, tmp_path, capsys):
     assert ours["output_bias_t"] != theirs["model_default_t"]  # silent in the YAML: hepfpga's type
 
 
+@pytest.mark.csim
+def test_keras_preprocessing_layers_convert(tmp_path, capsys):
+    """A Normalization layer at the input (adapted on raw, unstandardised features: means up to 200, spreads
+    up to 50) and a Rescaling in an image model: each converted as a batch normalization with the same scale
+    and shift; the firmware agrees with the original Keras model (the one with the preprocessing layers) on
+    data it was not calibrated on."""
+    rng = np.random.default_rng(4)
+    raw = (rng.standard_normal((3000, 16)) * np.linspace(1, 50, 16) + np.linspace(-20, 200, 16)).astype(np.float32)
+    labels = (raw[:, 3] / 12 + raw[:, 10] / 35 > 7).astype(int)
+    norm = L.Normalization(name="standardise")
+    norm.adapt(raw)
+    tf.keras.utils.set_random_seed(5)
+    tagger = tf.keras.Sequential([L.Input(16), norm, L.Dense(16, activation="relu", name="d1"),
+                                  L.Dense(2, activation="softmax", name="out")], name="normalised")
+    tagger.compile("adam", "sparse_categorical_crossentropy")
+    tagger.fit(raw[:2000], labels[:2000], epochs=5, verbose=0)
+    tagger.save(tmp_path / "normalised.h5")
+    np.save(tmp_path / "cal.npy", raw[:1000])
+    np.save(tmp_path / "val.npy", raw[1000:])
+    assert main(["convert", str(tmp_path / "normalised.h5"), "--calibration", str(tmp_path / "cal.npy"),
+                 "--validation", str(tmp_path / "val.npy"), "--output", str(tmp_path / "prj"),
+                 "--predictions-out", str(tmp_path / "fw.npy")]) == 0
+    assert "standardise (Keras preprocessing, a scale and shift per feature) converted as batch normalization" \
+        in capsys.readouterr().out
+    report = json.loads((tmp_path / "prj" / "hepfpga" / "convert.json").read_text())
+    assert "standardise" in [row["layer"] for row in report["layers"]]
+    firmware = np.load(tmp_path / "fw.npy")
+    keras = tagger.predict(raw[1000:], verbose=0)  # the original model, with its Normalization layer
+    assert np.mean(firmware.argmax(1) == keras.argmax(1)) >= 0.99
+
+    images = rng.integers(0, 256, (600, 8, 8, 1)).astype(np.float32)
+    cnn = tf.keras.Sequential([L.Input((8, 8, 1)), L.Rescaling(1 / 255.0, offset=-0.5, name="scale"),
+                               L.Conv2D(4, 3, activation="relu", name="conv"), L.Flatten(),
+                               L.Dense(3, activation="softmax", name="out")], name="rescaled")
+    cnn.save(tmp_path / "rescaled.h5")
+    np.save(tmp_path / "images.npy", images)
+    assert main(["convert", str(tmp_path / "rescaled.h5"), "--calibration", str(tmp_path / "images.npy"),
+                 "--output", str(tmp_path / "cnn"), "--predictions-out", str(tmp_path / "cnn.npy")]) == 0
+    keras = cnn.predict(images, verbose=0)
+    assert np.mean(np.load(tmp_path / "cnn.npy").argmax(1) == keras.argmax(1)) >= 0.99
+
+
 def test_hls4ml_project_yaml_errors(saved, tmp_path, capsys):
     base, _, _ = saved
     bad = tmp_path / "p.yml"

@@ -120,10 +120,12 @@ def compress_model(model, x, y, output_dir: str | Path, options: CompressOptions
     else:
         xs, y, xv, yv = _split(xs, y, opt.validation_fraction, opt.seed)
     from hepfpga.convert.supported import check_supported
+    from hepfpga.convert.verified import affine_preprocessing
     from hepfpga.csim.emulate import require_compiler
     from hepfpga.project import check_destination
 
     check_destination(output_dir, force=True, inputs=inputs)
+    model = affine_preprocessing(model, log)
     check_supported(model)
     require_compiler()
     max_loss = opt.max_loss if opt.max_loss is not None else MAX_LOSS[task]

@@ -114,6 +114,54 @@ def fold_batchnorm(model):
     return new, sorted(folded)
 
 
+#: Keras preprocessing layers that are affine maps per feature (of the last axis).
+AFFINE_PREPROCESSING = ("Normalization", "Rescaling")
+
+
+def affine_as_batchnorm(model):
+    """`model` with every Keras `Normalization` and `Rescaling` layer (per-feature affine maps, which hls4ml
+    does not convert) as a BatchNormalization of the same name computing the same map, which hls4ml converts
+    as a scale and shift (and folds into a following Dense/Conv where it can): y = x * gamma + beta, with
+    moving mean 0 and moving variance + epsilon = 1 exactly, so that Keras and hls4ml both take gamma and beta
+    as the scale and shift. Normalization: gamma = 1 / max(sqrt(variance), Keras epsilon), beta = -mean *
+    gamma (inverted: gamma = sqrt(variance), beta = mean); Rescaling: gamma = scale, beta = offset. Returns
+    (new model, names of the rewritten layers); ConfigError for a normalisation over other axes than the last.
+    """
+    import tensorflow as tf
+
+    targets = [layer for layer in model.layers if type(layer).__name__ in AFFINE_PREPROCESSING]
+    if not targets:
+        return model, []
+    config = functional_config(model)
+    entries = {layer["name"]: layer for layer in config["config"]["layers"]}
+    params = {}
+    for layer in targets:
+        channels = int(layer.output_shape[-1])
+        if type(layer).__name__ == "Normalization":
+            axis = tuple(np.atleast_1d(layer.axis).tolist())
+            rank = len(layer.input_shape)
+            if axis not in ((-1,), (rank - 1,)):
+                raise ConfigError(f"layer {layer.name} (Normalization) normalises over axis {layer.axis}; hepfpga "
+                                  "converts a normalisation per feature of the last axis (axis=-1): standardise the "
+                                  "inputs outside the model for other axes")
+            mean = np.broadcast_to(np.asarray(layer.mean, np.float64).reshape(-1), (channels,))
+            std = np.maximum(np.sqrt(np.broadcast_to(np.asarray(layer.variance, np.float64).reshape(-1),
+                                                     (channels,))), tf.keras.backend.epsilon())
+            gamma, beta = (std, mean) if getattr(layer, "invert", False) else (1.0 / std, -mean / std)
+        else:
+            gamma = np.broadcast_to(np.asarray(layer.scale, np.float64), (channels,))
+            beta = np.broadcast_to(np.asarray(layer.offset, np.float64), (channels,))
+        params[layer.name] = [gamma, beta, np.zeros(channels), np.full(channels, 0.5)]
+        entries[layer.name]["class_name"] = "BatchNormalization"
+        entries[layer.name]["config"] = {"name": layer.name, "axis": -1, "epsilon": 0.5, "center": True,
+                                         "scale": True, "trainable": False, "dtype": "float32"}
+    new = build(config)
+    copy_weights(model, new, skip=set(params))
+    for name, weights in params.items():
+        new.get_layer(name).set_weights([np.asarray(w, np.float32) for w in weights])
+    return new, sorted(params)
+
+
 def _folded(layer, bn) -> tuple[np.ndarray, np.ndarray]:
     """Kernel and bias of `layer` followed by batch normalisation `bn`: w * g / s, (b - m) * g / s + beta."""
     weights = layer.get_weights()

@@ -15,8 +15,6 @@ ALTERNATIVES = {
     "SpatialDropout1D": "drop it for inference (no-op) or use Dropout, which hls4ml skips",
     "SpatialDropout2D": "drop it for inference (no-op) or use Dropout, which hls4ml skips",
     "GaussianNoise": "a training-only layer: remove it before conversion",
-    "Normalization": "standardise inputs outside the firmware (hepfpga's Scaler) or fold it into the first layer",
-    "Rescaling": "fold the scale into the next Dense/Conv weights",
     "Conv3D": "no hls4ml handler; use Conv2D over merged axes",
 }
 

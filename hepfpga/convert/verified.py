@@ -53,6 +53,7 @@ def convert_model(model, output_dir: str | Path, calibration=None, validation=No
     opt = options or ConvertOptions()
     check(opt)
     check_destination(output_dir, force=True, inputs=inputs)  # a path it may write at all (not yet: over a project)
+    model = affine_preprocessing(model, log)
     cal, val = check_inputs(model, calibration, validation, opt)
     require_compiler()
     if is_hgq(model):
@@ -149,6 +150,18 @@ def refine(model, stage: Path, report: dict, build: dict, data: list[np.ndarray]
     if refinements:
         report["refinements"] = refinements
     return report, build
+
+
+def affine_preprocessing(model, log=print):
+    """`model` with its Keras Normalization/Rescaling layers as batch normalization (the same per-feature scale
+    and shift, which hls4ml converts: `hepfpga.compress.graph.affine_as_batchnorm`), said in one line."""
+    from hepfpga.compress.graph import affine_as_batchnorm
+
+    model, rewritten = affine_as_batchnorm(model)
+    if rewritten:
+        log(f"[convert] {', '.join(rewritten)} (Keras preprocessing, a scale and shift per feature) converted as "
+            "batch normalization: the same map, which hls4ml converts (and folds into the next layer where it can)")
+    return model
 
 
 def check_inputs(model, calibration, validation, opt: ConvertOptions):
