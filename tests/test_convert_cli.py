@@ -4,6 +4,7 @@ import json
 import os
 import stat
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,6 +43,46 @@ def test_every_model_format_loads(saved, name):
     weights = base / "tagger_weights.h5" if name.endswith(".json") else None
     loaded = load_model(base / name, weights)
     np.testing.assert_array_equal(loaded.predict(x[:20], verbose=0), model.predict(x[:20], verbose=0))
+
+
+KERAS3 = Path(__file__).parent / "fixtures" / "keras3"
+
+
+@pytest.mark.parametrize("name, inputs", [("sequential", "x"), ("functional", "img"), ("qkeras", "x")])
+def test_keras3_files_load_into_keras2(name, inputs):
+    """Models saved by Keras 3.15.1 (`batch_shape`, dtype policies, call-argument inbound nodes, weights keyed
+    by class-derived names) load into the installed Keras 2 and compute what Keras 3 computed."""
+    reference = np.load(KERAS3 / "k3_outputs.npz")
+    model = load_model(KERAS3 / f"k3_{name}.keras")
+    np.testing.assert_allclose(model.predict(reference[inputs], verbose=0), reference[name], rtol=0, atol=1e-6)
+    if name == "qkeras":
+        assert [type(layer).__name__ for layer in model.layers] == ["QDense", "QActivation", "QDense", "Activation"]
+
+
+def test_keras3_file_that_cannot_be_translated(tmp_path):
+    """A Keras 3 file whose layer Keras 2 has no form for: refused naming the Keras version that wrote it and
+    what to do."""
+    import zipfile
+
+    bad = tmp_path / "custom.keras"
+    with zipfile.ZipFile(KERAS3 / "k3_sequential.keras") as src, zipfile.ZipFile(bad, "w") as dst:
+        for item in src.namelist():
+            data = src.read(item)
+            if item == "config.json":
+                data = data.replace(b'"Dense"', b'"EinsumDense"', 1)
+            dst.writestr(item, data)
+    with pytest.raises(DataError, match=r"written by Keras 3\.15\.1; hepfpga runs Keras 2\.14.*tf_keras"):
+        load_model(bad)
+
+
+@pytest.mark.csim
+def test_keras3_qkeras_model_converts_bit_exact(tmp_path, capsys):
+    reference = np.load(KERAS3 / "k3_outputs.npz")
+    np.save(tmp_path / "x.npy", reference["x"])
+    assert main(["convert", str(KERAS3 / "k3_qkeras.keras"), "--calibration", str(tmp_path / "x.npy"),
+                 "--output", str(tmp_path / "prj")]) == 0
+    report = json.loads((tmp_path / "prj" / "hepfpga" / "convert.json").read_text())
+    assert report["passed"] and report["pre_softmax"]["mismatching_values"] == 0
 
 
 def test_qkeras_loads_without_custom_objects(tmp_path):

@@ -17,6 +17,7 @@ def load_model(path: str | Path, weights: str | Path | None = None):
     import tensorflow_model_optimization as tfmot
 
     from hepfpga.models import custom_objects
+    from hepfpga.models.keras3 import h5_keras_version, keras_version, load_keras3, refusal
 
     path = Path(path)
     if not path.exists():
@@ -30,11 +31,16 @@ def load_model(path: str | Path, weights: str | Path | None = None):
                                     "(`--weights WEIGHTS.h5`)")
                 model = tf.keras.models.model_from_json(path.read_text())
                 model.load_weights(str(weights))
+            elif path.suffix == ".keras" and (keras_version(path) or "2").split(".")[0] >= "3":
+                model = load_keras3(path, objects)
             else:
                 model = tf.keras.models.load_model(str(path), compile=False)
     except DataError:
         raise
     except Exception as err:  # Keras and h5py raise many kinds for damaged or foreign files
+        version = h5_keras_version(path) if path.suffix in (".h5", ".hdf5") else None
+        if version and version.split(".")[0] >= "3":
+            raise refusal(path, version, f"{type(err).__name__}: {' '.join(str(err).split())[:200]}") from err
         if "Lambda" in str(err):
             raise ConfigError(f"{path} holds a Lambda layer: arbitrary Python cannot become firmware; express it "
                               "with Keras layers hls4ml supports") from err
