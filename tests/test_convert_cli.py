@@ -270,6 +270,54 @@ def test_keras_preprocessing_layers_convert(tmp_path, capsys):
     assert np.mean(np.load(tmp_path / "cnn.npy").argmax(1) == keras.argmax(1)) >= 0.99
 
 
+@pytest.mark.csim
+def test_garnet_regression_from_its_hls4ml_yaml_and_testbench(tmp_path, capsys):
+    """A GarNet energy regression (hits (128, 4) and their count) set up as hls4ml's GarNet example is: a
+    project YAML with per-layer-type sections (GarNet, Dense) and its own testbench files (InputData,
+    OutputPredictions). The firmware is within 1 % of the output range of Keras on those events."""
+    import yaml
+    from hls4ml.contrib.garnet import GarNet
+
+    rng = np.random.default_rng(0)
+    n = rng.integers(10, 129, (2500, 1)).astype(np.uint16)
+    hits = rng.standard_normal((2500, 128, 4)).astype(np.float32)
+    hits[..., 3] = rng.exponential(2.0, (2500, 128))
+    hits[np.arange(128)[None, :] >= n] = 0
+    energy = hits[..., 3].sum(1) / 50
+    tf.keras.utils.set_random_seed(0)
+    h_in, n_in = L.Input((128, 4), name="input_1"), L.Input((1,), dtype="uint16", name="input_2")
+    h = GarNet(4, 8, 8, simplified=True, collapse="mean", input_format="xn", output_activation=None,
+               name="gar_1")([h_in, n_in])
+    h = L.Dense(8, activation="relu", name="dense_1")(L.Dense(16, activation="relu", name="dense")(h))
+    model = tf.keras.Model([h_in, n_in], L.Dense(1, name="regression")(h))
+    model.compile("adam", "mse")
+    model.fit([hits[:2000], n[:2000]], energy[:2000], epochs=6, batch_size=64, verbose=0)
+    model.save(tmp_path / "garnet.h5")
+    tb = slice(2000, 2500)
+    rows = np.concatenate([hits[tb].reshape(500, -1), n[tb].astype(np.float32)], 1)
+    np.savetxt(tmp_path / "tb_input_features.dat", rows, fmt="%.6g")
+    np.savetxt(tmp_path / "tb_output_predictions.dat", model.predict([hits[tb], n[tb]], verbose=0), fmt="%.7g")
+    (tmp_path / "project.yml").write_text(yaml.safe_dump({
+        "KerasH5": "garnet.h5", "Backend": "Vivado", "OutputDir": str(tmp_path / "prj"), "ProjectName": "myproject",
+        "Part": "xcvu9p-flga2577-2-e", "ClockPeriod": 5, "IOType": "io_parallel",
+        "InputData": "tb_input_features.dat", "OutputPredictions": "tb_output_predictions.dat",
+        "HLSConfig": {
+            "Model": {"Precision": "ap_fixed<16, 6>", "ReuseFactor": 1, "Strategy": "Resource"},
+            "LayerType": {"GarNet": {"ReuseFactor": 16, "Precision": {"default": "ap_fixed<16, 6, AP_RND, AP_SAT>",
+                                                                        "result": "ap_fixed<16, 6>"}},
+                          "Dense": {"Precision": {"accum": "ap_fixed<18, 8>",
+                                                  "result": "ap_fixed<16, 6, AP_RND, AP_SAT>"},
+                                    "Strategy": "Latency"}},
+            "LayerName": {"input_1": {"Precision": {"result": "ap_fixed<14, 5, AP_RND, AP_SAT>"}},
+                          "input_2": {"Precision": {"result": "ap_uint<8>"}}}}}))
+    assert main(["convert", "--hls4ml-config", str(tmp_path / "project.yml")]) == 0
+    report = json.loads((tmp_path / "prj" / "hepfpga" / "convert.json").read_text())
+    assert report["events"] == 500 and report["agreement"]["relative_max_abs_diff"] <= 0.01
+    defines = (tmp_path / "prj" / "firmware" / "defines.h").read_text()
+    assert "typedef ap_fixed<18,8> dense_accum_t;" in defines and "typedef ap_fixed<16,6> layer" in defines
+    assert "reuse_factor = 16" in (tmp_path / "prj" / "firmware" / "parameters.h").read_text()
+
+
 def test_hls4ml_project_yaml_errors(saved, tmp_path, capsys):
     base, _, _ = saved
     bad = tmp_path / "p.yml"

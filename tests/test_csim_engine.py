@@ -218,3 +218,49 @@ def test_vendor_synthesis(project):
     folder, _, _ = project
     s = hls.build(folder, csim=True, synth=True)
     assert s["latency_cycles"]["max"] >= 1 and s["resources"]
+
+
+@pytest.mark.csim
+def test_heavy_model_checked_on_fewer_events_traced_by_the_emulator(tmp_path, monkeypatch):
+    """When a model's products exceed the C++ check's budget, the -O0 C++ build runs only the first few traced
+    events; every traced event is traced by the emulator, whose layer values and outputs equal the C++ ones on
+    the events both ran. Layer traces are what hls4ml's own -O3 trace gives."""
+    from hepfpga.convert import write_project
+    from hepfpga.convert.config import base_config
+    from hepfpga.csim import emulate, verify
+    from hepfpga.firmware import read_firmware
+
+    tf.keras.utils.set_random_seed(2)
+    L = tf.keras.layers
+    model = tf.keras.Sequential([L.Input((20, 3)), L.Conv1D(4, 3, activation="relu", name="conv"), L.Flatten(),
+                                 L.Dense(3, activation="softmax", name="out")], name="tiny_conv")
+    x = np.random.default_rng(5).standard_normal((200, 20, 3)).astype(np.float32)
+    config = base_config(model, trace_layers=["conv", "conv_relu", "out"])
+    hls_model = write_project(model, tmp_path / "prj", config=config)
+    per_event = verify.products_per_event(read_firmware(tmp_path / "prj"))
+    assert per_event == 18 * (3 * 3 * 4 + 4) + (72 * 3 + 3)  # conv: 18 output positions x weights; dense
+    monkeypatch.setattr(verify, "CHECK_PRODUCTS", per_event * 7)
+    out, traces, info = verify.trace_and_run(hls_model, x, trace_events=50, log=lambda *a: None)
+    assert info == {"engine": "emulate", "traced_events": 50, "checked_events": 7, "values_differing": 0}
+    assert set(traces) == {"conv", "conv_relu", "out"} and all(len(v) == 50 for v in traces.values())
+    _, reference = emulate.run(hls_model, x[:50], trace=True, log=lambda *a: None)  # hls4ml's -O3 build
+    for name, values in reference.items():
+        np.testing.assert_array_equal(traces[name].reshape(values.shape), values)
+    np.testing.assert_array_equal(out, hls_model.predict(x).reshape(out.shape))
+
+
+def test_long_compiles_show_progress(monkeypatch):
+    """A compile that lasts beyond PROGRESS_AFTER shows a line with the elapsed time, again and again."""
+    import time
+
+    from hepfpga.csim import emulate
+
+    monkeypatch.setattr(emulate, "PROGRESS_AFTER", 0.05)
+    lines = []
+    with emulate.compile_progress(lines.append, "compiling"):
+        time.sleep(0.18)
+    assert len(lines) >= 2 and all(line.startswith("  compiling ... ") and line.endswith(" s") for line in lines)
+    lines.clear()
+    with emulate.compile_progress(lines.append):
+        pass
+    assert lines == []

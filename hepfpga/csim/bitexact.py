@@ -133,6 +133,18 @@ class Emulator:
             outs.append(t.from_raw(t.cast_raw(v.raw, v.type.fraction, v.type)).T)
         return outs
 
+    def trace(self, x) -> dict[str, np.ndarray]:
+        """Every layer's output for inputs `x` (as `predict` takes them), by hls4ml layer name: (N, size) float64
+        each, what hls4ml's `trace` gives for layers configured with `Trace: True`. Needs an emulator made
+        with `fuse=False` (fused activations leave no separate value for the product before them)."""
+        xs = per_input(x)
+        values = self._values([np.asarray(a, dtype=np.float64) for a in xs])
+        traces = {}
+        for layer, _ in self.steps:
+            v = values[layer.output]
+            traces[layer.name] = v.type.from_raw(v.raw).T.copy()
+        return traces
+
     def predict(self, x, block: int | None = None, jobs: int | None = None, progress: bool | None = None):
         """What hls4ml's `predict` returns for float64 inputs `x` (N, *shape) or a list of arrays (several
         inputs): (N, n_out) float64 per output. Blocks of `block` events (default: `self.block`) run on `jobs`

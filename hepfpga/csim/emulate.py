@@ -7,6 +7,8 @@ import io
 import os
 import shutil
 import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,6 +18,8 @@ from hepfpga.data import as_model_input, check_finite, n_events, per_input
 from hepfpga.errors import CompilerError, DataError, MissingToolError, error_lines
 
 COMPILE_LOG = "hepfpga_compile.log"
+#: Seconds of compiling after which a progress line with the elapsed time shows, and between such lines.
+PROGRESS_AFTER = 10.0
 
 
 def require_compiler(compiler: str = "g++") -> str:
@@ -55,9 +59,59 @@ def _check_input(hls_model, x):
     return as_model_input(checked)
 
 
-def run(hls_model, x, trace: bool = False, log=print):
-    """Compile `hls_model` with g++ and run `x` (shape (N, *input_shape), or a list of such arrays for a
-    model with several inputs) through it.
+@contextlib.contextmanager
+def optimisation(hls_model, level: str | None):
+    """Within the block, hls4ml compiles `hls_model` with g++ `level` (e.g. "-O0") instead of build_lib.sh's
+    -O3: its backend's compile runs on a copy of the script with the flag replaced (hls4ml rewrites the
+    project's own script before compiling, so the project keeps hls4ml's). None: as hls4ml does."""
+    if level is None:
+        yield
+        return
+    backend = hls_model.config.backend
+    original = backend.compile
+
+    def compile_at_level(model):
+        folder = Path(model.config.get_output_dir())
+        script = folder / "build_lib.sh"
+        text = script.read_text()
+        try:
+            script.write_text(text.replace('CFLAGS="-O3 -fPIC"', f'CFLAGS="{level} -fPIC"'))
+            return original(model)
+        finally:
+            script.write_text(text)
+
+    backend.compile = compile_at_level
+    try:
+        yield
+    finally:
+        del backend.compile  # the class's method again
+
+
+@contextlib.contextmanager
+def compile_progress(log=print, what: str = "compiling"):
+    """Within the block, a line "  <what> ... N s" every `PROGRESS_AFTER` seconds once it has lasted that long
+    (g++ on a large model's unrolled templates can take minutes)."""
+    done = threading.Event()
+    t0 = time.perf_counter()
+    terminal = sys.stdout  # the one in place now: a caller may redirect stdout to capture the compiler's
+
+    def tick():
+        while not done.wait(PROGRESS_AFTER):
+            with contextlib.redirect_stdout(terminal):  # the line goes where the caller's output goes
+                log(f"  {what} ... {time.perf_counter() - t0:.0f} s")
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        ticker.join()
+
+
+def run(hls_model, x, trace: bool = False, log=print, level: str | None = None):
+    """Compile `hls_model` with g++ (at optimisation `level`, e.g. "-O0"; None: hls4ml's -O3) and run `x`
+    (shape (N, *input_shape), or a list of such arrays for a model with several inputs) through it.
 
     Returns `(outputs, traces)`: outputs as Keras `predict` returns them, and {layer name: array (N, ...)}
     of the layers configured with `Trace: True` (empty unless `trace`). Compiler output goes to
@@ -70,9 +124,11 @@ def run(hls_model, x, trace: bool = False, log=print):
     captured = io.StringIO()
     t0 = time.perf_counter()
     n = n_events(x)
-    log(f"compiling firmware emulation with g++ and running {n} events{' with tracing' if trace else ''} ...")
+    log(f"compiling firmware emulation with g++{' ' + level if level else ''} and running {n} events"
+        f"{' with tracing' if trace else ''} ...")
     try:
-        with contextlib.redirect_stdout(captured):
+        with compile_progress(log, f"compiling{' (' + level + ')' if level else ''} and running"), \
+                contextlib.redirect_stdout(captured), optimisation(hls_model, level):
             if trace:
                 outputs, traces = hls_model.trace(x)
             else:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hepfpga.csim.emulate import cxx_std_flag, require_compiler
+from hepfpga.csim.emulate import compile_progress, cxx_std_flag, require_compiler
 from hepfpga.data import as_model_input, check_finite, n_events, per_input
 from hepfpga.errors import CompilerError, DataError, error_lines
 from hepfpga.project import read_config
@@ -121,7 +121,8 @@ class BatchEmulator:
                        f"-I{self.project_dir}", f'-DWEIGHTS_DIR="{weights}"',
                        *map(str, inputs), str(source), "-o", str(lib)]
             self.log(f"compiling batched firmware emulation ({lib.relative_to(self.project_dir)}) ...")
-            done = subprocess.run(cmd, capture_output=True, text=True)
+            with compile_progress(self.log):
+                done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode != 0:
                 log_path = self.project_dir / "hepfpga" / "batch_compile.log"
                 log_path.write_text(" ".join(cmd) + "\n" + done.stdout + done.stderr)

@@ -10,8 +10,9 @@ def engine_line(info: dict | None) -> str:
     if not info:
         return ""
     if info["engine"] == "emulate":
-        return (f"C-sim engine: integer emulator, identical to the compiled firmware on the {info['traced_events']} "
-                "traced events")
+        checked = info.get("checked_events", info["traced_events"])
+        return (f"C-sim engine: integer emulator, identical to the compiled firmware on the {checked} events checked "
+                f"(every output and layer value); layers traced on {info['traced_events']} events")
     return "C-sim engine: compiled firmware (g++)" + (f"; {info['notice']}" if info.get("notice") else "")
 
 
