@@ -270,6 +270,13 @@ def _layer(call, structs: dict, typedefs: dict, numbers: dict, weights_dir: Path
     function, template, args, name = call.group(1), call.group(2), call.group(3), call.group(4)
     template_args = [a.strip() for a in _split_args(template)]
     config_name = next((a for a in reversed(template_args) if a in structs), None)
+    if config_name is None and re.fullmatch(r"\w+_da_\d+", function) and len(template_args) == 2:
+        # hls4ml's distributed-arithmetic kernel (da4ml strategy): generated code, no configuration or weights
+        types = [_fixed(t, typedefs)[0] for t in template_args]
+        arg_names = [a.strip() for a in _split_args(args)]
+        return Layer(name=name or function, function="dense_da", input_types=types[:1], output_type=types[1],
+                     inputs=arg_names[:1], output=arg_names[1] if len(arg_names) > 1 else "",
+                     sizes={"pack": 1, "pack_out": 1})
     if config_name is None:
         return None  # a helper without a configuration (e.g. nnet::copy)
     config = _resolve(structs[config_name], structs)

@@ -22,7 +22,7 @@ PART = "xcvu13p-flga2577-2-e"
 CLOCK_NS = 5.0
 IO_TYPES = ("io_parallel", "io_stream")
 IO_TYPE = "io_parallel"
-STRATEGIES = ("Latency", "Resource")
+STRATEGIES = ("Latency", "Resource", "distributed_arithmetic")
 STRATEGY = "Latency"
 REUSE_FACTOR = 1
 

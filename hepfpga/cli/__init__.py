@@ -17,6 +17,7 @@ from pathlib import Path
 from hepfpga.cli.commands import build_parser, demo_parser, estimate_parser, models, scan_parser
 from hepfpga.cli.compress import compress_parser
 from hepfpga.cli.convert import convert_parser, csim_parser
+from hepfpga.cli.rtl import rtl_parser
 
 
 def _quiet_libraries() -> None:
@@ -37,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
                                      allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"hepfpga {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (demo_parser, convert_parser, compress_parser, csim_parser, build_parser, estimate_parser, scan_parser):
+    for add in (demo_parser, convert_parser, compress_parser, csim_parser, build_parser, estimate_parser, scan_parser,
+                rtl_parser):
         add(sub)
     p = sub.add_parser("models", allow_abbrev=False,
                        help="list the model builders and their options")

@@ -167,7 +167,7 @@ def check_config_values(override: dict) -> None:
         reuse = entry.get("ReuseFactor", 1)
         if isinstance(reuse, bool) or not isinstance(reuse, int) or reuse < 1:
             raise ConfigError(f"{where}: ReuseFactor must be a positive integer, got {reuse!r}")
-        if str(entry.get("Strategy", "Latency")).lower() not in ("latency", "resource"):
+        if str(entry.get("Strategy", "Latency")).lower() not in ("latency", "resource", "distributed_arithmetic"):
             raise ConfigError(f"{where}: Strategy must be Latency or Resource, got {entry['Strategy']!r}")
         size = entry.get("TableSize", 1024)
         if isinstance(size, bool) or not isinstance(size, int) or size < 2 or size & (size - 1) or size > 2**16:

@@ -87,13 +87,13 @@ class Emulator:
         readers: dict = {}
         for layer in self.firmware.layers:
             for v in layer.inputs:
-                readers[self._resolve(v)] = readers.get(self._resolve(v), 0) + 1
+                readers[self.resolve(v)] = readers.get(self.resolve(v), 0) + 1
         for name, _ in self.firmware.ports:
-            readers[self._resolve(name)] = readers.get(self._resolve(name), 0) + 1
+            readers[self.resolve(name)] = readers.get(self.resolve(name), 0) + 1
         producers = {layer.output: step for layer, step in self.steps}
         for k, (layer, step) in enumerate(self.steps):
             activation = getattr(step, "activation", None)
-            source = self._resolve(layer.inputs[0]) if layer.inputs else None
+            source = self.resolve(layer.inputs[0]) if layer.inputs else None
             product = getattr(producers.get(source), "product", None)
             if activation is None or product is None or product.post is not None or readers.get(source) != 1:
                 continue
@@ -101,7 +101,8 @@ class Emulator:
             result = step.result
             self.steps[k] = (layer, lambda ins, ws, result=result: Value(ins[0].raw, result))
 
-    def _resolve(self, name: str) -> str:
+    def resolve(self, name: str) -> str:
+        """The variable `name` stands for (following the aliases of layers hls4ml compiled away)."""
         seen = 0
         while name in self.firmware.aliases and seen < 100:
             name, seen = self.firmware.aliases[name], seen + 1
@@ -121,7 +122,7 @@ class Emulator:
             kernels.quantize(x, t.fraction, t.rounding, kernels.code(t), rows, raw)
             values[name] = Value(raw, t)
         for layer, step in self.steps:
-            values[layer.output] = step([values[self._resolve(v)] for v in layer.inputs], ws)
+            values[layer.output] = step([values[self.resolve(v)] for v in layer.inputs], ws)
         return values
 
     def run(self, xs: list[np.ndarray]) -> list[np.ndarray]:
@@ -129,7 +130,7 @@ class Emulator:
         values = self._values(xs)
         outs = []
         for name, t in self.outputs:
-            v = values[self._resolve(name)]
+            v = values[self.resolve(name)]
             outs.append(t.from_raw(t.cast_raw(v.raw, v.type.fraction, v.type)).T)
         return outs
 

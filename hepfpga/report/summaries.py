@@ -191,3 +191,29 @@ def compress_summary(result: dict) -> str:
     if estimate.get("verdict"):
         lines.append(estimate["verdict"])
     return "\n".join(lines)
+
+
+def rtl_summary(report: dict) -> str:
+    """`hepfpga rtl`: the Verilated RTL against the emulator, and with --synth Yosys's counts beside the HLS
+    design's estimate."""
+    verdict = "identical" if not report["mismatches"] else (
+        f"{report['mismatches']} values differ; first: event {report['first_mismatch']['event']}, output "
+        f"{report['first_mismatch']['output']} (RTL {report['first_mismatch']['rtl']:g}, emulator "
+        f"{report['first_mismatch']['emulator']:g})" + (f", first differing layer {report['first_mismatch']['layer']}"
+                                                        if report["first_mismatch"].get("layer") else ""))
+    lines = [f"RTL (da4ml, {report['verilog_files']} Verilog files, {report['verilog_lines']} lines, "
+             f"{report['latency_cycles']} pipeline stages at latency cutoff {report['latency_cutoff']:g}) vs the "
+             f"emulator on {report['events']} events: {verdict}",
+             f"Verilator build {report['verilator_seconds']:.0f} s, {report['events_per_s']:,} events/s; outputs "
+             f"{report['output_words']}"]
+    synthesis, estimate = report.get("synthesis"), report.get("estimate") or {}
+    if synthesis:
+        rows = [["RTL (Yosys synth_xilinx -family " + synthesis["family"] + ")", report["latency_cycles"],
+                 synthesis["lut"], synthesis["ff"], synthesis["carry"], synthesis["dsp"], synthesis["bram_18k"]]]
+        if "lut" in estimate:
+            rows.append(["HLS design (hepfpga estimate)", estimate.get("latency_cycles"), estimate["lut"],
+                         estimate["ff"], "", estimate["dsp"], estimate["bram_18k"]])
+        lines += ["", markdown(["design", "latency (cycles)", "LUT", "FF", "CARRY", "DSP", "BRAM_18K"], rows),
+                  f"Yosys: {synthesis['seconds']:.0f} s ({synthesis['yosys']})"]
+    lines.append(f"RTL folder: {report['output']}")
+    return "\n".join(lines)
