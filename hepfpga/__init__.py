@@ -9,11 +9,14 @@ The top-level API (imported on first use, so `import hepfpga` stays light)::
     hepfpga.demo()                                                       # the whole jet-tagging chain
     hepfpga.estimate_project("hls_projects/tagger")                      # resources, latency: no vendor tool
     hepfpga.scan_designs(hepfpga.expand(hepfpga.DEFAULT_SPACE), "hls_projects/scan")  # on Dask
+    hepfpga.compress_model(model, x, y, "hls_projects/tagger_q")         # prune, QAT, convert: any model
+    hepfpga.rtl_project("hls_projects/tagger", synth=True)               # Verilog, Verilator, Yosys
 
 Stages, one package each, in the order data flows: `data` (ROOT via uproot, synthetic data, scaler),
 `models` (builders), `train`, `compress` (tfmot pruning, QKeras QAT), `convert` (hls4ml project),
-`csim` (firmware emulation), `estimate` (resources, latency), `synthesis` (Vivado/Vitis HLS), `report`;
-`chain` composes them into the jet-tagging chain, `scan` explores designs, `cli` is the `hepfpga` command.
+`csim` (firmware emulation), `estimate` (resources, latency), `rtl` (open RTL), `synthesis` (Vivado/Vitis
+HLS), `report`; `chain` composes them into the jet-tagging chain, `compression` into the compress flow for
+any model, `scan` explores designs, `cli` is the `hepfpga` command.
 See docs/layout.md.
 """
 
@@ -26,7 +29,7 @@ _API = {
     "load_model": "hepfpga.models.load",
     "ConvertOptions": "hepfpga.options",
     "convert_model": "hepfpga.convert.verified",
-    "compress_model": "hepfpga.compress.flow",
+    "compress_model": "hepfpga.compression",
     "CompressOptions": "hepfpga.options",
     "write_project": "hepfpga.convert.write",
     "base_config": "hepfpga.convert.config",
@@ -36,6 +39,7 @@ _API = {
     "demo": "hepfpga.chain",
     "Fixed": "hepfpga.fixed",
     "estimate_project": "hepfpga.estimate",
+    "rtl_project": "hepfpga.rtl",
     "scan_designs": "hepfpga.scan",
     "ScanOptions": "hepfpga.scan",
     "expand": "hepfpga.scan",

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from hepfpga.cli import main
 from hepfpga.compress import graph, qat, structured
-from hepfpga.compress.flow import check_data
+from hepfpga.compress.steps import check_data
 from hepfpga.errors import DataError
 
 

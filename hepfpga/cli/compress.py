@@ -11,7 +11,7 @@ from hepfpga.errors import EXIT_TARGET_MISSED
 
 def _compress(args) -> int:
     from hepfpga.cli.convert import _input_shapes
-    from hepfpga.compress.flow import compress_model
+    from hepfpga.compression import compress_model
     from hepfpga.data import load_labelled
     from hepfpga.models.load import load_model
     from hepfpga.project import check_destination

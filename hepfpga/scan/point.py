@@ -228,7 +228,7 @@ def _named_bits(value):
 def model_point_metrics(task: str, y_test, keras, firmware) -> dict:
     """The figures a point of a user's model reports: classification accuracy (fraction) and argmax agreement,
     or regression MSE and the share of events whose firmware outputs are within 1 % of Keras's output range."""
-    from hepfpga.compress.flow import metric
+    from hepfpga.compress.steps import metric
     from hepfpga.report import metrics
 
     if task == "classification":
@@ -252,7 +252,7 @@ def run_model_point(point: Point, data_path: str, model_path: str, project_dir: 
 
         import tensorflow as tf
 
-        from hepfpga.compress.flow import prune_step, quantize_step
+        from hepfpga.compress.steps import prune_step, quantize_step
         from hepfpga.data import as_model_input, head
         from hepfpga.estimate import estimate_project
         from hepfpga.models.load import load_model

@@ -145,7 +145,7 @@ def prepare_model_inputs(folder: Path, model, data, validation, opt: ScanOptions
     """A user's model and data for the points: the data checked, split (train 60 %, validation 15 %, test 25 %;
     or a given validation set halved into validation and test) and stored in `inputs/data.npz`, the model in
     `inputs/model.h5`; returns {"teacher": the float model's metric on the test set, "task", "mode": "model"}."""
-    from hepfpga.compress.flow import check_data, guess_task, metric
+    from hepfpga.compress.steps import check_data, guess_task, metric
     from hepfpga.data import as_model_input
     from hepfpga.scan.point import deterministic_tensorflow
 
@@ -290,7 +290,7 @@ def _user_model(model, data, validation, opt: ScanOptions, data_options: dict, l
     if data is None:
         raise DataError("a scan of your model needs its data: --data FILE (.npz with the inputs and y, or .root)")
     if built:  # a builder's model starts untrained
-        from hepfpga.compress.flow import check_data, guess_task
+        from hepfpga.compress.steps import check_data, guess_task
         from hepfpga.train import fit_task
 
         task = data_options.get("task") or guess_task(model)
@@ -328,7 +328,7 @@ def scan(points: list[Point], output_dir: str | Path, options: ScanOptions | Non
     if mode == "model":
         model, data, validation = _user_model(model, data, validation, opt, data_options, log)
         check_model_points(points, model)
-        from hepfpga.compress.flow import check_data, guess_task
+        from hepfpga.compress.steps import check_data, guess_task
 
         check_data(model, *data, data_options.get("task") or guess_task(model))  # before any work
         fingerprint = model_fingerprint(model, (data[0], data[1], *(validation or ())), opt, data_options)
