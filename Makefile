@@ -18,7 +18,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/hepfpga demo
 
 test: lint
-	$(VENV)/bin/python -m pytest --durations=20
+	$(VENV)/bin/python -m pytest -n 2 --dist loadfile --durations=20  # two processes: one per core
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

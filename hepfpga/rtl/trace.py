@@ -86,9 +86,9 @@ def _round_half_even(v, dst: Fixed, overflow: str, step: float):
     up = (v + s / 2).quantize(1, wide, f, "WRAP", "TRN")  # floor(x/s + 1/2) s, without overflow
     bits = v.quantize(0, 1 - f, f_src, "WRAP", "TRN")  # x mod 2s
 
-    def correction(x):
-        last = np.floor(x / s + 1e-9)
-        return np.where(np.isclose(x - last * s, s / 2, rtol=0, atol=s / 2 ** 40) & (last == 0), -s, 0.0)
+    def correction(x):  # x in [0, 2s), a multiple of 2^-f_src: the arithmetic below is exact
+        last = np.floor(x / s)
+        return np.where((x - last * s == s / 2) & (last == 0), -s, 0.0)
 
     fix = bits.apply(correction).quantize(1, 0, f, "WRAP", "TRN")
     return (up + fix).quantize(k, i, f, overflow, "TRN")
