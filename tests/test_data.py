@@ -154,7 +154,7 @@ def test_jagged_and_mismatched_branches_rejected(tmp_path):
         f.mktree("t", {"pt": "var * float32", "eta": ("f4", (3,)), "mass": "f4", "label": "i4"})
         f["t"].extend({"pt": ak.Array([[1.0, 2.0], [3.0]]), "eta": np.zeros((2, 3), np.float32),
                        "mass": np.ones(2, np.float32), "label": np.zeros(2, np.int32)})
-    with pytest.raises(DataError, match="branch 'pt' .* is jagged .* pad or truncate"):
+    with pytest.raises(DataError, match="branch 'pt' .* is jagged .* give --pad N to pad with zeros or truncate"):
         read_root(path, "t", ["pt"])
     with pytest.raises(DataError, match=r"different shapes per entry: eta \(3,\), mass \(scalar\)"):
         read_root(path, "t", ["eta", "mass"])
