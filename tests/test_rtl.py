@@ -63,6 +63,11 @@ def test_rtl_synthesised_with_yosys(tagger_project, tmp_path, capsys):
     synthesis = report["synthesis"]
     assert synthesis["lut"] > 100 and synthesis["ff"] > 10 and synthesis["dsp"] <= 2 * 5
     assert report["estimate"]["lut"] > 0
+    from hepfpga.cli.rtl import flat_report  # what --json prints of the same run
+
+    flat = flat_report(report)
+    assert [flat[k] for k in ("lut", "ff", "dsp", "bram")] == [synthesis[k] for k in ("lut", "ff", "dsp", "bram_18k")]
+    assert flat["events"] == 1000 and flat["mismatches"] == 0 and flat["latency_cycles"] == report["latency_cycles"]
 
 
 def test_rtl_of_a_qkeras_cnn(tmp_path):

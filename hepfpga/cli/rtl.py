@@ -22,14 +22,21 @@ def _rtl(args) -> int:
     report = rtl_project(args.project, args.output, data=data, events=args.events,
                          latency_cutoff=args.latency_cutoff, synth=args.synth, force=args.force, log=log)
     if args.json:
-        flat = {k: v for k, v in report.items() if k not in ("synthesis", "estimate")}
-        synthesis = report.get("synthesis") or {}
-        flat.update({k: synthesis.get(k) for k in ("lut", "ff", "carry", "dsp", "bram_18k")})
-        flat["estimate"] = report.get("estimate")
-        print(json.dumps(flat, indent=1, default=float))
+        print(json.dumps(flat_report(report), indent=1, default=float))
     else:
         print(rtl_summary(report))
     return EXIT_TARGET_MISSED if report["mismatches"] else 0
+
+
+def flat_report(report: dict) -> dict:
+    """`--json`'s object: the run's figures with Yosys's counts at the top level (None without --synth);
+    `bram` and `bram_18k` are both block RAM in 18 Kb units."""
+    flat = {k: v for k, v in report.items() if k not in ("synthesis", "estimate")}
+    synthesis = report.get("synthesis") or {}
+    flat.update({k: synthesis.get(k) for k in ("lut", "ff", "carry", "dsp", "bram_18k")})
+    flat["bram"] = flat["bram_18k"]
+    flat["estimate"] = report.get("estimate")
+    return flat
 
 
 def rtl_parser(sub) -> None:
